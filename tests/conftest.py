@@ -1,0 +1,46 @@
+"""Shared fixtures: users with Route permissions, WebSocket communicators, a clean hub."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+
+ROUTE_PERMISSIONS = ("view_route", "add_route", "change_route", "delete_route")
+
+
+@pytest.fixture
+def make_user(db: Any) -> Callable[..., Any]:
+    """A user holding exactly the given ``tigateway_channels`` permission codenames."""
+
+    def make(username: str = "operator", *codenames: str, password: str = "pw-123456") -> Any:
+        user = get_user_model().objects.create_user(username=username, password=password)
+        if codenames:
+            user.user_permissions.set(
+                Permission.objects.filter(
+                    content_type__app_label="tigateway_channels", codename__in=codenames
+                )
+            )
+        return get_user_model().objects.get(pk=user.pk)
+
+    return make
+
+
+@pytest.fixture
+def operator(make_user: Callable[..., Any]) -> Any:
+    """May view, add, change and delete routes."""
+    return make_user("operator", *ROUTE_PERMISSIONS)
+
+
+@pytest.fixture
+def viewer(make_user: Callable[..., Any]) -> Any:
+    return make_user("viewer", "view_route")
+
+
+@pytest.fixture
+def nobody(make_user: Callable[..., Any]) -> Any:
+    """Authenticated, no permissions."""
+    return make_user("nobody")

@@ -1,0 +1,172 @@
+"""Real services for cross-process tests: PostgreSQL databases, Redis, worker processes.
+
+Nothing here skips: a missing service fails the test with what to start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_URL = os.environ.get("TIGW_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TIGW_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def require_redis() -> None:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        raise RuntimeError(
+            f"Redis is not reachable at {REDIS_URL} ({exc}); start it (see .ci/run)"
+        ) from None
+
+
+def _admin_connection() -> psycopg.Connection:
+    try:
+        return psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
+    except psycopg.Error as exc:
+        raise RuntimeError(
+            f"PostgreSQL is not reachable at {POSTGRES_URL} ({exc}); start it (see .ci/run)"
+        ) from None
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database; dropped afterwards."""
+    name = f"tigw_e2e_{uuid.uuid4().hex[:10]}"
+    with _admin_connection() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        manage("migrate", "--noinput", env={"DATABASE_URL": url})
+        yield url
+    finally:
+        with _admin_connection() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def manage(*args: str, env: dict[str, str]) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"worker on port {port} exited with {process.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"worker on port {port} did not listen within {timeout}s")
+
+
+@dataclass
+class Worker:
+    port: int
+    process: subprocess.Popen
+    log_path: Path
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/tigateway"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+
+@dataclass
+class Cluster:
+    env: dict[str, str]
+    workers: list[Worker] = field(default_factory=list)
+
+
+def start_worker(server: str, env: dict[str, str], log_dir: Path) -> Worker:
+    port = free_port()
+    if server == "daphne":
+        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                   "example_project.asgi:application"]
+    elif server == "uvicorn":
+        command = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
+                   "--log-level", "warning", "example_project.asgi:application"]
+    else:
+        raise ValueError(server)
+    log_path = log_dir / f"{server}-{port}.log"
+    log_file = log_path.open("wb")
+    process = subprocess.Popen(
+        command, cwd=ROOT, env={**os.environ, **env}, stdout=log_file, stderr=subprocess.STDOUT
+    )
+    worker = Worker(port, process, log_path)
+    try:
+        wait_for_port(port, process)
+    except RuntimeError:
+        stop_worker(worker)
+        raise RuntimeError(f"{server} did not start:\n{worker.log()}") from None
+    return worker
+
+
+def stop_worker(worker: Worker) -> None:
+    """Stop our own worker by PID: SIGTERM, then SIGKILL after a grace period."""
+    if worker.process.poll() is None:
+        worker.process.terminate()
+        try:
+            worker.process.wait(10)
+        except subprocess.TimeoutExpired:
+            worker.process.kill()
+            worker.process.wait(5)
+
+
+@contextlib.contextmanager
+def cluster(
+    servers: list[str], log_dir: Path, layer: str = "channels_redis.pubsub.RedisPubSubChannelLayer"
+) -> Iterator[Cluster]:
+    """N workers of the example project on one real Redis and one fresh PostgreSQL database."""
+    require_redis()
+    with postgres_database() as database_url:
+        env = {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": REDIS_URL,
+            "CHANNEL_LAYER_BACKEND": layer,
+            "CHANNEL_LAYER_PREFIX": f"tigw-test-{uuid.uuid4().hex[:8]}",
+            "DJANGO_SETTINGS_MODULE": "example_project.settings",
+            "PYTHONUNBUFFERED": "1",
+        }
+        result = Cluster(env)
+        try:
+            for server in servers:
+                result.workers.append(start_worker(server, env, log_dir))
+            yield result
+        finally:
+            for worker in result.workers:
+                stop_worker(worker)

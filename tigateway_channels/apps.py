@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class TigatewayChannelsConfig(AppConfig):
+    name = "tigateway_channels"
+    verbose_name = _("TiGateway")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from tigateway_channels import checks, signals  # noqa: F401  (registration)

@@ -1,0 +1,61 @@
+"""Who is on the socket: a simplejwt access token in ``?token=``, else the Django session."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.contrib.auth.models import AnonymousUser
+
+from tigateway_channels.protocol.errors import ErrorCode, GatewayError
+
+
+@dataclass(frozen=True)
+class Identity:
+    user: Any
+    # When the token stops being valid; None for sessions (Django expires those itself).
+    expires_at: dt.datetime | None = None
+    method: str = "session"
+
+    @property
+    def is_authenticated(self) -> bool:
+        return bool(getattr(self.user, "is_authenticated", False))
+
+
+def _user_from_token(raw_token: str) -> Identity:
+    from rest_framework_simplejwt.authentication import JWTAuthentication
+    from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
+
+    authentication = JWTAuthentication()
+    try:
+        validated = authentication.get_validated_token(raw_token)
+        user = authentication.get_user(validated)
+    except (InvalidToken, TokenError, AuthenticationFailed) as exc:
+        detail = getattr(exc, "detail", None)
+        reason = str(detail.get("detail")) if isinstance(detail, dict) else str(exc)
+        raise GatewayError(
+            ErrorCode.UNAUTHORIZED,
+            "Token is invalid or expired",
+            {"field": "token", "reason": reason},
+        ) from None
+    if not user.is_active:
+        raise GatewayError(
+            ErrorCode.UNAUTHORIZED, "User is inactive", {"field": "token", "reason": "inactive"}
+        )
+    expires = dt.datetime.fromtimestamp(int(validated["exp"]), tz=dt.UTC)
+    return Identity(user=user, expires_at=expires, method="jwt")
+
+
+async def authenticate(scope: dict[str, Any], token: str | None) -> Identity:
+    """Token wins over session; raise ``UNAUTHORIZED`` for a token that does not verify."""
+    if token is not None:
+        if len(token) > 8192:
+            raise GatewayError(
+                ErrorCode.UNAUTHORIZED, "Token is invalid or expired",
+                {"field": "token", "reason": "token too long"},
+            )
+        return await database_sync_to_async(_user_from_token)(token)
+    user = scope.get("user") or AnonymousUser()
+    return Identity(user=user, method="session" if user.is_authenticated else "anonymous")

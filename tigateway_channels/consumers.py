@@ -1,0 +1,295 @@
+"""The WebSocket consumer of ``/ws/tigateway``: connect, authenticate, dispatch, reply.
+
+It keeps Channels' consumer shape, minus the per-socket channel: topic messages reach the
+socket through the process hub (``hub.py``), never through a channel-layer hop per socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+from channels.consumer import AsyncConsumer
+from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
+from channels.utils import await_many_dispatch
+
+from tigateway_channels.auth import Identity, authenticate
+from tigateway_channels.conf import tigw_settings
+from tigateway_channels.handlers import HANDLERS
+from tigateway_channels.handlers.permissions import require_permission
+from tigateway_channels.hub import SocketWriter, Subscriber, get_hub
+from tigateway_channels.protocol import (
+    ClientMessage,
+    CloseCode,
+    ErrorCode,
+    GatewayError,
+    encode,
+    make_envelope,
+    parse_client_message,
+)
+from tigateway_channels.security import TokenBucket, origin_allowed, request_origin
+from tigateway_channels.topics import TOPICS, SubscriptionFilter, get_topic
+
+logger = logging.getLogger(__name__)
+
+KNOWN_TYPES = frozenset(HANDLERS)
+MAX_CLIENT_ID_LENGTH = 128
+
+
+def _query(scope: dict[str, Any]) -> dict[str, str]:
+    raw = scope.get("query_string", b"").decode("latin1")
+    return {key: values[-1] for key, values in parse_qs(raw, max_num_fields=32).items()}
+
+
+def parse_subscriptions_param(value: str) -> list[str]:
+    """``subscriptions`` is a JSON array (spec 1.3) or a comma-separated list."""
+    value = value.strip()
+    if value.startswith("["):
+        try:
+            topics = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            topics = None
+        if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
+            raise GatewayError(
+                ErrorCode.INVALID_SUBSCRIPTION,
+                "subscriptions must be a JSON array of topic names",
+                {"field": "subscriptions", "value": value[:200], "reason": "not a JSON array"},
+            )
+        return topics
+    return [topic.strip() for topic in value.split(",") if topic.strip()]
+
+
+class GatewayConsumer(AsyncConsumer):
+    identity: Identity
+    writer: SocketWriter | None = None
+    subscriber: Subscriber | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # No per-socket channel: the hub delivers topic messages (see module docstring).
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        # The server's own send, below the session middleware's wrapper, for the hot path.
+        self.raw_send = scope.get("tigateway.raw_send", send)
+        self.client_id = ""
+        self._expiry_timer: asyncio.TimerHandle | None = None
+        try:
+            await await_many_dispatch([receive], self.dispatch)
+        except StopConsumer:
+            pass
+        finally:
+            self._teardown()
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes stale DB connections before every event; handlers that use the
+        # ORM already do so through database_sync_to_async, so skip the thread hop here.
+        kind = message["type"]
+        if kind == "websocket.receive":
+            await self.websocket_receive(message)
+        elif kind == "websocket.connect":
+            await self.websocket_connect(message)
+        elif kind == "websocket.disconnect":
+            raise StopConsumer
+
+    # -- connection ---------------------------------------------------------------------
+
+    @property
+    def user(self) -> Any:
+        return self.identity.user
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        query = _query(self.scope)
+        self.client_id = query.get("clientId", "")[:MAX_CLIENT_ID_LENGTH]
+        await self.base_send({"type": "websocket.accept"})
+        self.writer = SocketWriter(self.raw_send, tigw_settings.SEND_QUEUE_LIMIT, self._too_slow)
+        self.subscriber = Subscriber(self.writer)
+        self.bucket = TokenBucket(
+            tigw_settings.CLIENT_RATE_PER_SECOND, tigw_settings.CLIENT_RATE_BURST
+        )
+        if not origin_allowed(request_origin(self.scope)):
+            error = GatewayError(
+                ErrorCode.FORBIDDEN, "Origin not allowed",
+                {"field": "origin", "value": request_origin(self.scope)[:200],
+                 "reason": "not in TIGATEWAY_CHANNELS['ALLOWED_ORIGINS'] or ALLOWED_HOSTS"},
+            )
+            return self.close_with_error(error, CloseCode.ORIGIN_NOT_ALLOWED)
+        try:
+            self.identity = await authenticate(self.scope, query.get("token"))
+        except GatewayError as error:
+            return self.close_with_error(error, CloseCode.UNAUTHORIZED)
+        if not self.identity.is_authenticated and not tigw_settings.ALLOW_ANONYMOUS_READ:
+            error = GatewayError(
+                ErrorCode.UNAUTHORIZED, "Authentication required",
+                {"reason": "provide a JWT access token in ?token= or log in (session cookie)"},
+            )
+            return self.close_with_error(error, CloseCode.UNAUTHORIZED)
+        self._schedule_token_expiry()
+        await get_hub().start()
+        result: dict[str, Any] = {
+            "clientId": self.client_id or None,
+            "user": self.user.get_username() if self.identity.is_authenticated else None,
+            "auth": self.identity.method,
+            "topics": [],
+        }
+        if "subscriptions" in query:
+            try:
+                topics = parse_subscriptions_param(query["subscriptions"])
+                subscribed = await self.subscribe(
+                    {get_topic(name).name: SubscriptionFilter() for name in topics}
+                )
+                result["topics"] = subscribed["topics"]
+            except GatewayError as error:
+                self.send_error(error, None)
+        self.send_message("ack", {"requestId": None, "requestType": "connect", "result": result})
+
+    def _schedule_token_expiry(self) -> None:
+        expires_at = self.identity.expires_at
+        if expires_at is None:
+            return
+        delay = max(0.0, expires_at.timestamp() - time.time())
+        self._expiry_timer = asyncio.get_running_loop().call_later(delay, self._token_expired)
+
+    def _token_expired(self) -> None:
+        error = GatewayError(
+            ErrorCode.UNAUTHORIZED, "Token expired",
+            {"field": "token", "reason": "reconnect with a fresh access token"},
+        )
+        self.close_with_error(error, CloseCode.UNAUTHORIZED)
+
+    def _too_slow(self) -> None:
+        logger.warning("Closing socket %s: %d frames behind", self.client_id or "-",
+                       tigw_settings.SEND_QUEUE_LIMIT)
+        asyncio.get_running_loop().create_task(
+            self.raw_send({"type": "websocket.close", "code": int(CloseCode.TOO_SLOW)})
+        )
+
+    def close_with_error(self, error: GatewayError, code: CloseCode) -> None:
+        self.send_error(error, None)
+        if self.writer is not None:
+            self.writer.push_control({"type": "websocket.close", "code": int(code)})
+
+    def _teardown(self) -> None:
+        if self._expiry_timer is not None:
+            self._expiry_timer.cancel()
+        if self.subscriber is not None:
+            get_hub().detach(self.subscriber)
+        if self.writer is not None:
+            self.writer.stop()
+
+    def heard_from_client(self) -> None:
+        """Seam for server heartbeats: any client frame proves the socket is alive."""
+
+    # -- replies ------------------------------------------------------------------------
+
+    def send_message(self, message_type: str, data: dict[str, Any]) -> None:
+        assert self.writer is not None
+        self.writer.push(encode(make_envelope(message_type, data, source=tigw_settings.SOURCE)))
+
+    def send_error(self, error: GatewayError, request_id: Any) -> None:
+        self.send_message("error", error.as_data(request_id))
+
+    # -- requests -----------------------------------------------------------------------
+
+    async def websocket_receive(self, message: dict[str, Any]) -> None:
+        if self.writer is None or self.subscriber is None or not hasattr(self, "identity"):
+            return
+        self.heard_from_client()
+        text = message.get("text")
+        try:
+            if text is None:
+                raise GatewayError(
+                    ErrorCode.INVALID_MESSAGE_FORMAT, "Binary frames are not supported",
+                    {"field": "$", "reason": "send JSON as a text frame"},
+                )
+            self._check_size(text)
+            if not self.bucket.allow():
+                self._rate_limited()
+                return
+            request = parse_client_message(text, KNOWN_TYPES)
+        except GatewayError as error:
+            self.send_error(error, error.request_id)
+            return
+        await self.handle_request(request)
+
+    def _check_size(self, text: str) -> None:
+        limit = tigw_settings.MAX_MESSAGE_BYTES
+        if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
+            raise GatewayError(
+                ErrorCode.MESSAGE_TOO_LARGE, f"Message exceeds {limit} bytes",
+                {"field": "$", "limit": limit, "reason": "split the request or send less"},
+            )
+
+    def _rate_limited(self) -> None:
+        if self.bucket.rejected_in_row >= tigw_settings.FLOOD_CLOSE_AFTER:
+            error = GatewayError(ErrorCode.RATE_LIMITED, "Too many messages; closing",
+                                 {"reason": "flooding"})
+            self.close_with_error(error, CloseCode.FLOODING)
+            return
+        retry_ms = int(1000 / max(self.bucket.rate, 0.001))
+        self.send_error(
+            GatewayError(
+                ErrorCode.RATE_LIMITED, "Too many messages",
+                {"limitPerSecond": self.bucket.rate, "retryAfterMs": retry_ms},
+            ),
+            None,
+        )
+
+    async def handle_request(self, request: ClientMessage) -> None:
+        handler = HANDLERS[request.type]
+        try:
+            result = await handler.func(self, request)
+        except GatewayError as error:
+            self.send_error(error, request.id)
+            return
+        except Exception:
+            logger.exception("Handler for %s failed", request.type)
+            error = GatewayError(ErrorCode.INTERNAL_ERROR, "Internal error; see server logs")
+            self.send_error(error, request.id)
+            return
+        if handler.reply_type == "pong":
+            self.send_message("pong", {"requestId": request.id, **result})
+        else:
+            self.send_message(
+                "ack", {"requestId": request.id, "requestType": request.type, "result": result}
+            )
+
+    # -- subscriptions (called by handlers) ---------------------------------------------
+
+    async def subscribe(self, filters: dict[str, SubscriptionFilter]) -> dict[str, Any]:
+        """All or nothing: every topic's permission is checked before any is joined."""
+        if not self.identity.is_authenticated:
+            denied = [name for name in filters if not tigw_settings.ALLOW_ANONYMOUS_READ]
+            if denied:
+                raise GatewayError(ErrorCode.UNAUTHORIZED, "Authentication required",
+                                   {"topics": denied})
+        else:
+            await database_sync_to_async(self._check_topic_permissions)(list(filters))
+        hub = get_hub()
+        assert self.subscriber is not None
+        for name, flt in filters.items():
+            hub.subscribe(self.subscriber, name, flt)
+        return {
+            "topics": self.subscribed_topics(),
+            "filters": {name: flt.as_dict() for name, flt in filters.items()},
+        }
+
+    def _check_topic_permissions(self, topics: list[str]) -> None:
+        for name in topics:
+            require_permission(self.user, TOPICS[name].permission, f"subscribe to {name!r}")
+
+    def unsubscribe(self, topics: list[str]) -> dict[str, Any]:
+        assert self.subscriber is not None
+        hub = get_hub()
+        for name in topics:
+            hub.unsubscribe(self.subscriber, name)
+        return {"topics": self.subscribed_topics()}
+
+    def subscribed_topics(self) -> list[str]:
+        assert self.subscriber is not None
+        return [name for name in TOPICS if name in self.subscriber.filters]
+

@@ -1,0 +1,1 @@
+"""Business rules every entry point (admin, REST, WebSocket, shell) goes through."""

@@ -1,0 +1,199 @@
+"""Route rules: validation, create, partial update with optimistic locking, delete.
+
+Every writer (admin form, DRF viewset, WebSocket handler, a shell) calls these, so a rule is
+written once and a change always goes through ``Route.save``/``delete``, whose signals push it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_slug
+from django.db import transaction
+
+from tigateway_channels.models import Route, RouteStatus
+from tigateway_channels.protocol.errors import ErrorCode, GatewayError
+from tigateway_channels.services.errors import validation_error
+from tigateway_channels.spec import SpecValidationError, parse_filters, parse_predicates, validate_uri
+
+WRITABLE_FIELDS = ("id", "uri", "predicates", "filters", "status", "order", "metadata")
+UPDATABLE_FIELDS = tuple(name for name in WRITABLE_FIELDS if name != "id")
+READ_ONLY_FIELDS = ("version", "createdAt", "updatedAt")
+ORDER_RANGE = (-(2**31), 2**31 - 1)
+MAX_METADATA_BYTES = 16 * 1024
+
+
+def _issue(field: str, value: Any, reason: str) -> dict[str, Any]:
+    return {"field": field, "value": value, "reason": reason}
+
+
+def _check_id(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, str) or not value:
+        return [_issue("id", value, "id is required and must be a non-empty string")]
+    if len(value) > 200:
+        return [_issue("id", value[:64] + "...", "id must be at most 200 characters")]
+    try:
+        validate_slug(value)
+    except DjangoValidationError:
+        return [_issue("id", value, "id may contain only letters, digits, '-' and '_'")]
+    return []
+
+
+def _check_metadata(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, dict):
+        return [_issue("metadata", value, "metadata must be a JSON object")]
+    try:
+        size = len(orjson.dumps(value))
+    except TypeError as exc:
+        return [_issue("metadata", str(value)[:64], f"metadata is not JSON: {exc}")]
+    if size > MAX_METADATA_BYTES:
+        return [_issue("metadata", None, f"metadata must be at most {MAX_METADATA_BYTES} bytes")]
+    return []
+
+
+def _check_field(name: str, value: Any) -> list[dict[str, Any]]:
+    try:
+        if name == "id":
+            return _check_id(value)
+        if name == "uri":
+            validate_uri(value, field="uri")
+        elif name == "predicates":
+            parse_predicates(value, field="predicates")
+        elif name == "filters":
+            parse_filters(value, field="filters")
+        elif name == "status":
+            if value not in RouteStatus.values:
+                return [_issue("status", value, f"status must be one of {', '.join(RouteStatus.values)}")]
+        elif name == "order":
+            if isinstance(value, bool) or not isinstance(value, int):
+                return [_issue("order", value, "order must be an integer")]
+            if not ORDER_RANGE[0] <= value <= ORDER_RANGE[1]:
+                return [_issue("order", value, "order must fit in a 32-bit signed integer")]
+        elif name == "metadata":
+            return _check_metadata(value)
+    except SpecValidationError as exc:
+        return [issue.as_dict() for issue in exc.issues]
+    return []
+
+
+def clean_route_data(data: Any, *, partial: bool) -> dict[str, Any]:
+    """Validate route fields; report every problem at once as ``INVALID_ROUTE_CONFIG``.
+
+    ``partial`` is for updates: only the given fields are checked and ``id`` may not change.
+    """
+    if not isinstance(data, Mapping):
+        raise validation_error(
+            ErrorCode.INVALID_ROUTE_CONFIG, "Route configuration is invalid",
+            [_issue("route" if not partial else "updates", type(data).__name__,
+                    "must be a JSON object")],
+        )
+    issues: list[dict[str, Any]] = []
+    allowed = UPDATABLE_FIELDS if partial else WRITABLE_FIELDS
+    for key in data:
+        if key not in allowed:
+            reason = (
+                "is read-only" if key in READ_ONLY_FIELDS
+                else "a route's id cannot change" if key == "id"
+                else f"unknown field; writable fields: {', '.join(allowed)}"
+            )
+            issues.append(_issue(str(key), data[key] if key != "id" else data[key], reason))
+    if not partial:
+        for required in ("id", "uri"):
+            if required not in data:
+                issues.append(_issue(required, None, f"{required} is required"))
+    for name in allowed:
+        if name in data:
+            issues.extend(_check_field(name, data[name]))
+    if issues:
+        raise validation_error(
+            ErrorCode.INVALID_ROUTE_CONFIG, "Route configuration is invalid", issues
+        )
+    return {name: data[name] for name in allowed if name in data}
+
+
+def route_not_found(route_id: Any) -> GatewayError:
+    return GatewayError(
+        ErrorCode.ROUTE_NOT_FOUND,
+        f"Route {str(route_id)[:200]!r} not found",
+        {"field": "routeId", "value": route_id, "reason": "no route has this id"},
+    )
+
+
+def _check_version(route: Route, expected: Any) -> None:
+    if expected is None:
+        return
+    if isinstance(expected, bool) or not isinstance(expected, int):
+        raise GatewayError(
+            ErrorCode.INVALID_MESSAGE_FORMAT, "version must be an integer",
+            {"field": "version", "value": expected, "reason": "must be an integer"},
+        )
+    if route.version != expected:
+        raise GatewayError(
+            ErrorCode.VERSION_CONFLICT,
+            f"Route {route.id!r} was changed by someone else (now at version {route.version})",
+            {"routeId": route.id, "expectedVersion": expected, "currentVersion": route.version},
+        )
+
+
+def create_route(data: Any) -> Route:
+    cleaned = clean_route_data(data, partial=False)
+    with transaction.atomic():
+        if Route.objects.select_for_update().filter(pk=cleaned["id"]).exists():
+            raise GatewayError(
+                ErrorCode.ROUTE_ALREADY_EXISTS,
+                f"Route {cleaned['id']!r} already exists",
+                {"field": "id", "value": cleaned["id"], "reason": "a route with this id exists"},
+            )
+        route = Route(**cleaned)
+        route.save(force_insert=True)
+    return route
+
+
+def _locked_route(route_id: Any) -> Route:
+    if not isinstance(route_id, str):
+        raise GatewayError(
+            ErrorCode.INVALID_MESSAGE_FORMAT, "routeId must be a string",
+            {"field": "routeId", "value": route_id, "reason": "must be a string"},
+        )
+    try:
+        return Route.objects.select_for_update().get(pk=route_id)
+    except Route.DoesNotExist:
+        raise route_not_found(route_id) from None
+
+
+def update_route(route_id: Any, updates: Any, *, expected_version: Any = None) -> Route:
+    cleaned = clean_route_data(updates, partial=True)
+    with transaction.atomic():
+        route = _locked_route(route_id)
+        _check_version(route, expected_version)
+        for name, value in cleaned.items():
+            setattr(route, name, value)
+        route.save()
+    return route
+
+
+def delete_route(route_id: Any, *, expected_version: Any = None) -> dict[str, Any]:
+    """Delete and return the route as it last was."""
+    with transaction.atomic():
+        route = _locked_route(route_id)
+        _check_version(route, expected_version)
+        last = route.to_message()
+        route.delete()
+    return last
+
+
+def set_route_status(route_ids: Iterable[str], status: str) -> int:
+    """Change status route by route, so each change is saved, versioned and pushed."""
+    if status not in RouteStatus.values:
+        raise ValueError(f"unknown route status {status!r}")
+    changed = 0
+    with transaction.atomic():
+        for route in Route.objects.select_for_update().filter(pk__in=list(route_ids)):
+            if route.status != status:
+                route.status = status
+                route.save()
+                changed += 1
+    return changed
