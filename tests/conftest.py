@@ -12,6 +12,12 @@ from django.contrib.auth.models import Permission
 ROUTE_PERMISSIONS = ("view_route", "add_route", "change_route", "delete_route")
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings: Any) -> None:
+    """Users are made in most tests; PBKDF2's deliberate slowness buys nothing here."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def make_user(db: Any) -> Callable[..., Any]:
     """A user holding exactly the given ``tigateway_channels`` permission codenames."""

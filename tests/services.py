@@ -115,11 +115,29 @@ class Cluster:
 def start_worker(server: str, env: dict[str, str], log_dir: Path) -> Worker:
     port = free_port()
     if server == "daphne":
-        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                   "example_project.asgi:application"]
+        command = [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "example_project.asgi:application",
+        ]
     elif server == "uvicorn":
-        command = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
-                   "--log-level", "warning", "example_project.asgi:application"]
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "example_project.asgi:application",
+        ]
     else:
         raise ValueError(server)
     log_path = log_dir / f"{server}-{port}.log"

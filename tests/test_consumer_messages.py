@@ -104,7 +104,9 @@ async def test_huge_message_gets_message_too_large(operator: Any) -> None:
 
 async def test_flood_gets_rate_limited_then_4429(operator: Any, settings: Any) -> None:
     settings.TIGATEWAY_CHANNELS = {
-        "CLIENT_RATE_PER_SECOND": 1.0, "CLIENT_RATE_BURST": 3, "FLOOD_CLOSE_AFTER": 5,
+        "CLIENT_RATE_PER_SECOND": 1.0,
+        "CLIENT_RATE_BURST": 3,
+        "FLOOD_CLOSE_AFTER": 5,
     }
     socket = await open_socket(operator)
     for n in range(3):
@@ -137,7 +139,8 @@ async def test_handler_crash_is_internal_error_and_socket_stays(
 async def test_subscribe_and_unsubscribe_reply_with_topics(operator: Any) -> None:
     socket = await open_socket(operator)
     reply = await socket.request(
-        "subscribe", {"topics": ["routes"], "filters": {"routes": {"status": ["ACTIVE", "PENDING"]}}}
+        "subscribe",
+        {"topics": ["routes"], "filters": {"routes": {"status": ["ACTIVE", "PENDING"]}}},
     )
     assert reply["type"] == "ack"
     assert reply["data"]["requestType"] == "subscribe"
@@ -155,10 +158,19 @@ async def test_subscribe_and_unsubscribe_reply_with_topics(operator: Any) -> Non
         ({"topics": []}, "INVALID_SUBSCRIPTION"),
         ({"topics": "routes"}, "INVALID_MESSAGE_FORMAT"),
         ({}, "INVALID_MESSAGE_FORMAT"),
-        ({"topics": ["routes"], "filters": {"routes": {"status": ["SLEEPY"]}}}, "INVALID_SUBSCRIPTION"),
+        (
+            {"topics": ["routes"], "filters": {"routes": {"status": ["SLEEPY"]}}},
+            "INVALID_SUBSCRIPTION",
+        ),
         ({"topics": ["routes"], "filters": {"routes": {"colour": "red"}}}, "INVALID_SUBSCRIPTION"),
-        ({"topics": ["routes"], "filters": {"metrics": {"interval": 5000}}}, "INVALID_SUBSCRIPTION"),
-        ({"topics": ["metrics"], "filters": {"metrics": {"interval": "fast"}}}, "INVALID_SUBSCRIPTION"),
+        (
+            {"topics": ["routes"], "filters": {"metrics": {"interval": 5000}}},
+            "INVALID_SUBSCRIPTION",
+        ),
+        (
+            {"topics": ["metrics"], "filters": {"metrics": {"interval": "fast"}}},
+            "INVALID_SUBSCRIPTION",
+        ),
     ],
 )
 async def test_bad_subscriptions_are_rejected(operator: Any, data: Any, code: str) -> None:
@@ -259,7 +271,11 @@ async def test_route_update_errors(operator: Any) -> None:
     ("message_type", "data", "permission"),
     [
         ("route_create", {"route": ROUTE}, "tigateway_channels.add_route"),
-        ("route_update", {"routeId": "r", "updates": {"order": 1}}, "tigateway_channels.change_route"),
+        (
+            "route_update",
+            {"routeId": "r", "updates": {"order": 1}},
+            "tigateway_channels.change_route",
+        ),
         ("route_delete", {"routeId": "r"}, "tigateway_channels.delete_route"),
     ],
 )

@@ -53,7 +53,8 @@ async def authenticate(scope: dict[str, Any], token: str | None) -> Identity:
     if token is not None:
         if len(token) > 8192:
             raise GatewayError(
-                ErrorCode.UNAUTHORIZED, "Token is invalid or expired",
+                ErrorCode.UNAUTHORIZED,
+                "Token is invalid or expired",
                 {"field": "token", "reason": "token too long"},
             )
         return await database_sync_to_async(_user_from_token)(token)

@@ -70,7 +70,9 @@ def publish_outbox_message(message: OutboxMessage) -> bool:
     """Send one recorded message to its group; a failure leaves it pending, never raises."""
     layer = get_channel_layer(tigw_settings.CHANNEL_LAYER)
     if layer is None:
-        logger.error("No channel layer %r: topic message not published", tigw_settings.CHANNEL_LAYER)
+        logger.error(
+            "No channel layer %r: topic message not published", tigw_settings.CHANNEL_LAYER
+        )
         return False
     try:
         async_to_sync(layer.group_send)(group_name(message.topic), channel_message(message))

@@ -81,16 +81,21 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         value = user.get(key, DEFAULTS[key])
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             errors.append(
-                Error(f"{SETTING_NAME}[{key!r}] must be a positive integer, got {value!r}.",
-                      id="tigateway_channels.E012")
+                Error(
+                    f"{SETTING_NAME}[{key!r}] must be a positive integer, got {value!r}.",
+                    id="tigateway_channels.E012",
+                )
             )
     origins = user.get("ALLOWED_ORIGINS")
     if origins is not None and (
         not isinstance(origins, list | tuple) or not all(isinstance(o, str) for o in origins)
     ):
         errors.append(
-            Error(f"{SETTING_NAME}['ALLOWED_ORIGINS'] must be a list of origins or None.",
-                  hint="For example ['https://admin.example.com'].", id="tigateway_channels.E013")
+            Error(
+                f"{SETTING_NAME}['ALLOWED_ORIGINS'] must be a list of origins or None.",
+                hint="For example ['https://admin.example.com'].",
+                id="tigateway_channels.E013",
+            )
         )
     if "channels" not in " ".join(settings.INSTALLED_APPS) and not getattr(
         settings, "ASGI_APPLICATION", None

@@ -113,9 +113,13 @@ class GatewayConsumer(AsyncConsumer):
         )
         if not origin_allowed(request_origin(self.scope)):
             error = GatewayError(
-                ErrorCode.FORBIDDEN, "Origin not allowed",
-                {"field": "origin", "value": request_origin(self.scope)[:200],
-                 "reason": "not in TIGATEWAY_CHANNELS['ALLOWED_ORIGINS'] or ALLOWED_HOSTS"},
+                ErrorCode.FORBIDDEN,
+                "Origin not allowed",
+                {
+                    "field": "origin",
+                    "value": request_origin(self.scope)[:200],
+                    "reason": "not in TIGATEWAY_CHANNELS['ALLOWED_ORIGINS'] or ALLOWED_HOSTS",
+                },
             )
             return self.close_with_error(error, CloseCode.ORIGIN_NOT_ALLOWED)
         try:
@@ -124,7 +128,8 @@ class GatewayConsumer(AsyncConsumer):
             return self.close_with_error(error, CloseCode.UNAUTHORIZED)
         if not self.identity.is_authenticated and not tigw_settings.ALLOW_ANONYMOUS_READ:
             error = GatewayError(
-                ErrorCode.UNAUTHORIZED, "Authentication required",
+                ErrorCode.UNAUTHORIZED,
+                "Authentication required",
                 {"reason": "provide a JWT access token in ?token= or log in (session cookie)"},
             )
             return self.close_with_error(error, CloseCode.UNAUTHORIZED)
@@ -156,14 +161,18 @@ class GatewayConsumer(AsyncConsumer):
 
     def _token_expired(self) -> None:
         error = GatewayError(
-            ErrorCode.UNAUTHORIZED, "Token expired",
+            ErrorCode.UNAUTHORIZED,
+            "Token expired",
             {"field": "token", "reason": "reconnect with a fresh access token"},
         )
         self.close_with_error(error, CloseCode.UNAUTHORIZED)
 
     def _too_slow(self) -> None:
-        logger.warning("Closing socket %s: %d frames behind", self.client_id or "-",
-                       tigw_settings.SEND_QUEUE_LIMIT)
+        logger.warning(
+            "Closing socket %s: %d frames behind",
+            self.client_id or "-",
+            tigw_settings.SEND_QUEUE_LIMIT,
+        )
         asyncio.get_running_loop().create_task(
             self.raw_send({"type": "websocket.close", "code": int(CloseCode.TOO_SLOW)})
         )
@@ -203,7 +212,8 @@ class GatewayConsumer(AsyncConsumer):
         try:
             if text is None:
                 raise GatewayError(
-                    ErrorCode.INVALID_MESSAGE_FORMAT, "Binary frames are not supported",
+                    ErrorCode.INVALID_MESSAGE_FORMAT,
+                    "Binary frames are not supported",
                     {"field": "$", "reason": "send JSON as a text frame"},
                 )
             self._check_size(text)
@@ -220,20 +230,23 @@ class GatewayConsumer(AsyncConsumer):
         limit = tigw_settings.MAX_MESSAGE_BYTES
         if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
             raise GatewayError(
-                ErrorCode.MESSAGE_TOO_LARGE, f"Message exceeds {limit} bytes",
+                ErrorCode.MESSAGE_TOO_LARGE,
+                f"Message exceeds {limit} bytes",
                 {"field": "$", "limit": limit, "reason": "split the request or send less"},
             )
 
     def _rate_limited(self) -> None:
         if self.bucket.rejected_in_row >= tigw_settings.FLOOD_CLOSE_AFTER:
-            error = GatewayError(ErrorCode.RATE_LIMITED, "Too many messages; closing",
-                                 {"reason": "flooding"})
+            error = GatewayError(
+                ErrorCode.RATE_LIMITED, "Too many messages; closing", {"reason": "flooding"}
+            )
             self.close_with_error(error, CloseCode.FLOODING)
             return
         retry_ms = int(1000 / max(self.bucket.rate, 0.001))
         self.send_error(
             GatewayError(
-                ErrorCode.RATE_LIMITED, "Too many messages",
+                ErrorCode.RATE_LIMITED,
+                "Too many messages",
                 {"limitPerSecond": self.bucket.rate, "retryAfterMs": retry_ms},
             ),
             None,
@@ -265,8 +278,9 @@ class GatewayConsumer(AsyncConsumer):
         if not self.identity.is_authenticated:
             denied = [name for name in filters if not tigw_settings.ALLOW_ANONYMOUS_READ]
             if denied:
-                raise GatewayError(ErrorCode.UNAUTHORIZED, "Authentication required",
-                                   {"topics": denied})
+                raise GatewayError(
+                    ErrorCode.UNAUTHORIZED, "Authentication required", {"topics": denied}
+                )
         else:
             await database_sync_to_async(self._check_topic_permissions)(list(filters))
         hub = get_hub()
@@ -292,4 +306,3 @@ class GatewayConsumer(AsyncConsumer):
     def subscribed_topics(self) -> list[str]:
         assert self.subscriber is not None
         return [name for name in TOPICS if name in self.subscriber.filters]
-

@@ -168,8 +168,9 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                logger.warning("Channel layer receive failed; retrying in %.1fs", backoff,
-                               exc_info=True)
+                logger.warning(
+                    "Channel layer receive failed; retrying in %.1fs", backoff, exc_info=True
+                )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue

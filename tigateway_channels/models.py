@@ -117,3 +117,6 @@ class Observability(models.Model):
             ("view_health", "Can view gateway health"),
             ("view_events", "Can view gateway system events"),
         ]
+
+    def __str__(self) -> str:
+        return "gateway observability"

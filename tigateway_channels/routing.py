@@ -39,4 +39,6 @@ def websocket_application(extra_patterns: list[Any] | None = None) -> Any:
     Origins are checked by the consumer (close code 4403 with a reason), not by Channels'
     ``OriginValidator``, which can only refuse the handshake without saying why.
     """
-    return KeepRawSend(AuthMiddlewareStack(URLRouter(websocket_urlpatterns + (extra_patterns or []))))
+    return KeepRawSend(
+        AuthMiddlewareStack(URLRouter(websocket_urlpatterns + (extra_patterns or [])))
+    )

@@ -39,7 +39,9 @@ def remember_loaded_status(sender: type[Route], instance: Route, **kwargs: Any) 
 
 
 @receiver(post_save, sender=Route)
-def route_saved(sender: type[Route], instance: Route, created: bool, raw: bool, **kwargs: Any) -> None:
+def route_saved(
+    sender: type[Route], instance: Route, created: bool, raw: bool, **kwargs: Any
+) -> None:
     if raw:  # loaddata: fixtures are not live changes
         return
     previous = getattr(instance, "_loaded_status", None)

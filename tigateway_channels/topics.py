@@ -131,8 +131,11 @@ TOPICS: dict[str, Topic] = {
     for topic in (
         Topic("routes", "route_update", "tigateway_channels.view_route", parse_route_filter, True),
         Topic(
-            "config", "config_update", "tigateway_channels.view_gatewayconfig",
-            parse_config_filter, True,
+            "config",
+            "config_update",
+            "tigateway_channels.view_gatewayconfig",
+            parse_config_filter,
+            True,
         ),
         Topic("metrics", "metrics", "tigateway_channels.view_metrics", parse_metrics_filter),
         Topic("logs", "log", "tigateway_channels.view_logs", parse_log_filter),

@@ -32,8 +32,12 @@ def admin_add_route(base: str, route: dict[str, Any]) -> None:
         assert token, login_page.text[:500]
         response = client.post(
             "/admin/login/?next=/admin/",
-            data={"username": "admin", "password": PASSWORD, "csrfmiddlewaretoken": token[1],
-                  "next": "/admin/"},
+            data={
+                "username": "admin",
+                "password": PASSWORD,
+                "csrfmiddlewaretoken": token[1],
+                "next": "/admin/",
+            },
         )
         assert response.status_code == 302, response.text[:2000]
         add_page = client.get("/admin/tigateway_channels/route/add/")
@@ -100,9 +104,11 @@ async def scenario(running: Cluster) -> None:
             )
             assert response.status_code == 200, response.text
         # 3. Deleted over the WebSocket of the second worker.
-        await ws_second.send(json.dumps(
-            {"type": "route_delete", "id": "delete-001", "data": {"routeId": route["id"]}}
-        ))
+        await ws_second.send(
+            json.dumps(
+                {"type": "route_delete", "id": "delete-001", "data": {"routeId": route["id"]}}
+            )
+        )
 
         for ws in (ws_first, ws_second):
             seen = [await next_topic_message(ws) for _ in range(3)]

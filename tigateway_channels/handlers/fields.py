@@ -8,7 +8,11 @@ from tigateway_channels.protocol.errors import ErrorCode, GatewayError
 
 
 def _wrong(field: str, value: Any, reason: str) -> GatewayError:
-    shown = value if isinstance(value, str | int | float | bool) or value is None else type(value).__name__
+    shown = (
+        value
+        if isinstance(value, str | int | float | bool) or value is None
+        else type(value).__name__
+    )
     return GatewayError(
         ErrorCode.INVALID_MESSAGE_FORMAT,
         f"Invalid field data.{field}",

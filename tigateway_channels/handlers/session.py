@@ -42,7 +42,7 @@ def topic_list(data: dict[str, Any]) -> list[str]:
     if not topics or len(topics) > MAX_TOPICS_PER_REQUEST:
         raise GatewayError(
             ErrorCode.INVALID_SUBSCRIPTION,
-            "topics must name 1 to %d topics" % MAX_TOPICS_PER_REQUEST,
+            f"topics must name 1 to {MAX_TOPICS_PER_REQUEST} topics",
             {"field": "topics", "value": len(topics), "reason": "empty or too long"},
         )
     return [get_topic(name).name for name in topics]

@@ -39,13 +39,19 @@ def parse_client_message(text: str | bytes, known_types: frozenset[str]) -> Clie
         raw = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise field_error(
-            ErrorCode.INVALID_MESSAGE_FORMAT, "$", None, f"not valid JSON: {exc}",
+            ErrorCode.INVALID_MESSAGE_FORMAT,
+            "$",
+            None,
+            f"not valid JSON: {exc}",
             "Message is not valid JSON",
         ) from None
     if not isinstance(raw, dict):
         raise field_error(
-            ErrorCode.INVALID_MESSAGE_FORMAT, "$", type(raw).__name__,
-            "a message must be a JSON object", "Message must be a JSON object",
+            ErrorCode.INVALID_MESSAGE_FORMAT,
+            "$",
+            type(raw).__name__,
+            "a message must be a JSON object",
+            "Message must be a JSON object",
         )
     request_id = _request_id(raw)
     try:
@@ -60,19 +66,27 @@ def _validate(
 ) -> ClientMessage:
     if "id" in raw and raw["id"] is not None and request_id is None:
         raise field_error(
-            ErrorCode.INVALID_MESSAGE_FORMAT, "id", raw["id"],
+            ErrorCode.INVALID_MESSAGE_FORMAT,
+            "id",
+            raw["id"],
             f"id must be a non-empty string of at most {MAX_ID_LENGTH} characters or an integer",
             "Invalid message id",
         )
     message_type = raw.get("type")
     if message_type is None:
         raise field_error(
-            ErrorCode.INVALID_MESSAGE_FORMAT, "type", None, "type is required",
+            ErrorCode.INVALID_MESSAGE_FORMAT,
+            "type",
+            None,
+            "type is required",
             "Message has no type",
         )
     if not isinstance(message_type, str):
         raise field_error(
-            ErrorCode.INVALID_MESSAGE_FORMAT, "type", message_type, "type must be a string",
+            ErrorCode.INVALID_MESSAGE_FORMAT,
+            "type",
+            message_type,
+            "type must be a string",
             "Message type must be a string",
         )
     if message_type not in known_types:
@@ -91,7 +105,10 @@ def _validate(
         data = {}
     if not isinstance(data, dict):
         raise field_error(
-            ErrorCode.INVALID_MESSAGE_FORMAT, "data", type(data).__name__,
-            "data must be a JSON object", "Message data must be an object",
+            ErrorCode.INVALID_MESSAGE_FORMAT,
+            "data",
+            type(data).__name__,
+            "data must be a JSON object",
+            "Message data must be an object",
         )
     return ClientMessage(type=message_type, id=request_id, data=data)

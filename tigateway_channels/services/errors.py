@@ -16,9 +16,16 @@ def validation_error(code: ErrorCode, message: str, issues: list[dict[str, Any]]
 
 
 def issues_by_field(error: GatewayError) -> dict[str, list[str]]:
-    """Problems grouped by top-level field name, as forms and serializers report them."""
+    """Problems grouped by top-level field name, as forms and serializers report them.
+
+    A nested problem keeps its path in the text, so a person knows which item to fix:
+    ``{"predicates": ["predicates[1].args.patterns: ... is required ..."]}``.
+    """
     grouped: dict[str, list[str]] = {}
     for issue in error.details.get("errors") or [error.details]:
-        field = str(issue.get("field", "")).split("[", 1)[0].split(".", 1)[0] or "__all__"
-        grouped.setdefault(field, []).append(str(issue.get("reason", error.message)))
+        path = str(issue.get("field", ""))
+        field = path.split("[", 1)[0].split(".", 1)[0] or "__all__"
+        reason = str(issue.get("reason", error.message))
+        prefix = f"{path}: " if path and path != field else ""
+        grouped.setdefault(field, []).append(prefix + reason)
     return grouped

@@ -12,12 +12,17 @@ from typing import Any
 import orjson
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_slug
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from tigateway_channels.models import Route, RouteStatus
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError
 from tigateway_channels.services.errors import validation_error
-from tigateway_channels.spec import SpecValidationError, parse_filters, parse_predicates, validate_uri
+from tigateway_channels.spec import (
+    SpecValidationError,
+    parse_filters,
+    parse_predicates,
+    validate_uri,
+)
 
 WRITABLE_FIELDS = ("id", "uri", "predicates", "filters", "status", "order", "metadata")
 UPDATABLE_FIELDS = tuple(name for name in WRITABLE_FIELDS if name != "id")
@@ -66,7 +71,11 @@ def _check_field(name: str, value: Any) -> list[dict[str, Any]]:
             parse_filters(value, field="filters")
         elif name == "status":
             if value not in RouteStatus.values:
-                return [_issue("status", value, f"status must be one of {', '.join(RouteStatus.values)}")]
+                return [
+                    _issue(
+                        "status", value, f"status must be one of {', '.join(RouteStatus.values)}"
+                    )
+                ]
         elif name == "order":
             if isinstance(value, bool) or not isinstance(value, int):
                 return [_issue("order", value, "order must be an integer")]
@@ -86,20 +95,28 @@ def clean_route_data(data: Any, *, partial: bool) -> dict[str, Any]:
     """
     if not isinstance(data, Mapping):
         raise validation_error(
-            ErrorCode.INVALID_ROUTE_CONFIG, "Route configuration is invalid",
-            [_issue("route" if not partial else "updates", type(data).__name__,
-                    "must be a JSON object")],
+            ErrorCode.INVALID_ROUTE_CONFIG,
+            "Route configuration is invalid",
+            [
+                _issue(
+                    "route" if not partial else "updates",
+                    type(data).__name__,
+                    "must be a JSON object",
+                )
+            ],
         )
     issues: list[dict[str, Any]] = []
     allowed = UPDATABLE_FIELDS if partial else WRITABLE_FIELDS
     for key in data:
         if key not in allowed:
             reason = (
-                "is read-only" if key in READ_ONLY_FIELDS
-                else "a route's id cannot change" if key == "id"
+                "is read-only"
+                if key in READ_ONLY_FIELDS
+                else "a route's id cannot change"
+                if key == "id"
                 else f"unknown field; writable fields: {', '.join(allowed)}"
             )
-            issues.append(_issue(str(key), data[key] if key != "id" else data[key], reason))
+            issues.append(_issue(str(key), data[key], reason))
     if not partial:
         for required in ("id", "uri"):
             if required not in data:
@@ -111,7 +128,10 @@ def clean_route_data(data: Any, *, partial: bool) -> dict[str, Any]:
         raise validation_error(
             ErrorCode.INVALID_ROUTE_CONFIG, "Route configuration is invalid", issues
         )
-    return {name: data[name] for name in allowed if name in data}
+    cleaned = {name: data[name] for name in allowed if name in data}
+    if "uri" in cleaned:
+        cleaned["uri"] = validate_uri(cleaned["uri"])  # stored with scheme and host lower-cased
+    return cleaned
 
 
 def route_not_found(route_id: Any) -> GatewayError:
@@ -127,7 +147,8 @@ def _check_version(route: Route, expected: Any) -> None:
         return
     if isinstance(expected, bool) or not isinstance(expected, int):
         raise GatewayError(
-            ErrorCode.INVALID_MESSAGE_FORMAT, "version must be an integer",
+            ErrorCode.INVALID_MESSAGE_FORMAT,
+            "version must be an integer",
             {"field": "version", "value": expected, "reason": "must be an integer"},
         )
     if route.version != expected:
@@ -140,22 +161,29 @@ def _check_version(route: Route, expected: Any) -> None:
 
 def create_route(data: Any) -> Route:
     cleaned = clean_route_data(data, partial=False)
-    with transaction.atomic():
-        if Route.objects.select_for_update().filter(pk=cleaned["id"]).exists():
-            raise GatewayError(
-                ErrorCode.ROUTE_ALREADY_EXISTS,
-                f"Route {cleaned['id']!r} already exists",
-                {"field": "id", "value": cleaned["id"], "reason": "a route with this id exists"},
-            )
-        route = Route(**cleaned)
-        route.save(force_insert=True)
+    exists = GatewayError(
+        ErrorCode.ROUTE_ALREADY_EXISTS,
+        f"Route {cleaned['id']!r} already exists",
+        {"field": "id", "value": cleaned["id"], "reason": "a route with this id exists"},
+    )
+    if Route.objects.filter(pk=cleaned["id"]).exists():
+        raise exists
+    route = Route(**cleaned)
+    try:
+        with transaction.atomic():
+            route.save(force_insert=True)
+    except IntegrityError:  # a concurrent create with the same id committed first
+        if Route.objects.filter(pk=cleaned["id"]).exists():
+            raise exists from None
+        raise
     return route
 
 
 def _locked_route(route_id: Any) -> Route:
     if not isinstance(route_id, str):
         raise GatewayError(
-            ErrorCode.INVALID_MESSAGE_FORMAT, "routeId must be a string",
+            ErrorCode.INVALID_MESSAGE_FORMAT,
+            "routeId must be a string",
             {"field": "routeId", "value": route_id, "reason": "must be a string"},
         )
     try:

@@ -17,7 +17,9 @@ class Command(BaseCommand):
         parser.add_argument("--password", help="Default: a new random password.")
         parser.add_argument("--url", default="http://127.0.0.1:8000/admin/")
 
-    def handle(self, *args: Any, username: str, password: str | None, url: str, **options: Any) -> None:
+    def handle(
+        self, *args: Any, username: str, password: str | None, url: str, **options: Any
+    ) -> None:
         password = password or secrets.token_urlsafe(12)
         user_model = get_user_model()
         user, created = user_model.objects.get_or_create(**{user_model.USERNAME_FIELD: username})
@@ -26,5 +28,7 @@ class Command(BaseCommand):
         user.save()
         verb = "Created" if created else "Reset"
         self.stdout.write(
-            self.style.SUCCESS(f"{verb} admin login  ->  {url}  user: {username}  password: {password}")
+            self.style.SUCCESS(
+                f"{verb} admin login  ->  {url}  user: {username}  password: {password}"
+            )
         )

@@ -1,0 +1,88 @@
+"""The route as the REST API reads and writes it.
+
+Reading is ``Route.to_message()``, the shape the WebSocket API sends. Writing checks only what
+belongs to HTTP (a JSON object; PUT carries every field) and hands the body to the route
+service's ``clean_route_data``, so a route rule is written once, in the service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rest_framework import serializers
+from rest_framework.fields import empty
+from rest_framework.settings import api_settings
+
+from tigateway_channels.models import Route, RouteStatus
+from tigateway_channels.protocol.errors import GatewayError
+from tigateway_channels.services.errors import issues_by_field
+from tigateway_channels.services.routes import UPDATABLE_FIELDS, clean_route_data
+
+# Read-only parts of the representation, ignored on input (as DRF does for read-only fields),
+# so a route fetched with GET can be sent back with PUT. ``version`` is not among them: on an
+# update it is the expected version (optimistic locking).
+IGNORED_ON_INPUT = ("createdAt", "updatedAt")
+
+
+class RouteSerializer(serializers.Serializer):
+    """Route in, route out; the declared fields describe the API (browsable API, schema)."""
+
+    id = serializers.CharField(help_text="Letters, digits, - and _; cannot change.")
+    uri = serializers.CharField(help_text="Absolute http(s) or ws(s) upstream URI.")
+    predicates = serializers.JSONField(
+        required=False, help_text='e.g. ["Path=/api/users/**"] or [{"name": "Path", ...}]'
+    )
+    filters = serializers.JSONField(required=False, help_text='e.g. ["StripPrefix=1"]')
+    status = serializers.ChoiceField(choices=RouteStatus.choices, required=False)
+    order = serializers.IntegerField(required=False)
+    metadata = serializers.JSONField(required=False)
+    version = serializers.IntegerField(
+        required=False, help_text="On PUT/PATCH: the version you last saw (optimistic locking)."
+    )
+    createdAt = serializers.CharField(read_only=True)  # the wire names
+    updatedAt = serializers.CharField(read_only=True)
+
+    def __init__(self, *args: Any, route_id: str | None = None, **kwargs: Any) -> None:
+        """``route_id`` is the route being updated; without it the data creates a route."""
+        super().__init__(*args, **kwargs)
+        self.route_id = route_id
+
+    def to_representation(self, instance: Route) -> dict[str, Any]:
+        return instance.to_message()
+
+    def run_validation(self, data: Any = empty) -> dict[str, Any]:
+        # Straight to to_internal_value: the declared fields document, the service validates.
+        return self.to_internal_value(data)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        """The cleaned route (create), or the cleaned updates plus ``version`` (update)."""
+        if not isinstance(data, Mapping):
+            raise serializers.ValidationError(
+                {api_settings.NON_FIELD_ERRORS_KEY: ["Expected a JSON object of route fields."]},
+                code="INVALID_ROUTE_CONFIG",
+            )
+        body = {key: value for key, value in data.items() if key not in IGNORED_ON_INPUT}
+        if self.route_id is None:
+            return self._clean(body, partial=False, errors={})
+        version = body.pop("version", None)
+        if body.get("id") == self.route_id:
+            del body["id"]  # naming the route it updates is no change of id
+        errors: dict[str, list[str]] = {}
+        if not self.partial:
+            for name in UPDATABLE_FIELDS:
+                if name not in body:
+                    errors[name] = [f"{name} is required by PUT; use PATCH to change some fields"]
+        cleaned = self._clean(body, partial=True, errors=errors)
+        return {**cleaned, "version": version} if version is not None else cleaned
+
+    @staticmethod
+    def _clean(body: dict[str, Any], *, partial: bool, errors: dict[str, list[str]]) -> Any:
+        try:
+            cleaned = clean_route_data(body, partial=partial)
+        except GatewayError as error:
+            for field, reasons in issues_by_field(error).items():
+                errors.setdefault(field, []).extend(reasons)
+        if errors:
+            raise serializers.ValidationError(errors, code="INVALID_ROUTE_CONFIG")
+        return cleaned

@@ -1,0 +1,130 @@
+"""The admin's Route form: parses the inputs, then lets the route service judge them.
+
+No route rule lives here: ``clean()`` calls ``clean_route_data`` and puts each problem on the
+field it is about, so the admin shows exactly the errors the REST and WebSocket APIs return.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from tigateway_channels.models import Route
+from tigateway_channels.protocol.errors import GatewayError
+from tigateway_channels.services.errors import issues_by_field
+from tigateway_channels.services.routes import UPDATABLE_FIELDS, WRITABLE_FIELDS, clean_route_data
+
+# What an empty JSON text area means: no predicates, no filters, no metadata.
+EMPTY_JSON_VALUES = {"predicates": list, "filters": list, "metadata": dict}
+
+PREDICATES_HELP = _(
+    "A JSON list of predicates, each in either Spring Cloud Gateway form: the shortcut "
+    'string "Path=/api/users/**" or the object '
+    '{"name": "Path", "args": {"patterns": ["/api/users/**"]}}. '
+    'Example: ["Path=/api/users/**", {"name": "Method", "args": {"methods": ["GET"]}}]'
+)
+FILTERS_HELP = _(
+    "A JSON list of filters, each in either Spring Cloud Gateway form: the shortcut "
+    'string "StripPrefix=1" or the object {"name": "StripPrefix", "args": {"parts": 1}}. '
+    'Example: ["StripPrefix=1", {"name": "AddRequestHeader", '
+    '"args": {"name": "X-Gateway", "value": "tigateway"}}]'
+)
+METADATA_HELP = _('A JSON object of free-form notes, e.g. {"owner": "team-users"}.')
+
+
+class RouteJSONField(forms.JSONField):
+    """A JSON text area shown indented, so long predicate lists stay readable."""
+
+    widget = forms.Textarea(attrs={"rows": 8, "cols": 80, "style": "font-family: monospace"})
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
+
+
+class RouteAdminForm(forms.ModelForm):
+    # The version the editor saw; a save over someone else's newer change is refused.
+    expected_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    class Meta:
+        model = Route
+        fields = ("id", "uri", "status", "order", "predicates", "filters", "metadata")
+        field_classes = {name: RouteJSONField for name in EMPTY_JSON_VALUES}
+        help_texts = {
+            "predicates": PREDICATES_HELP,
+            "filters": FILTERS_HELP,
+            "metadata": METADATA_HELP,
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Whether id and uri are given is the service's rule; it says so in its own words.
+        for name in ("id", "uri"):
+            if name in self.fields:
+                self.fields[name].required = False
+        # Changes are judged against the stored route, as for every other field, not against
+        # a hidden copy of the callable default that clients other than a browser never send.
+        for name in EMPTY_JSON_VALUES:
+            if name in self.fields:
+                self.fields[name].show_hidden_initial = False
+        self.route_data: dict[str, Any] = {}
+        if not self.adding:
+            self.fields["expected_version"].initial = self.instance.version
+
+    @property
+    def adding(self) -> bool:
+        return self.instance._state.adding
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        names = [
+            name
+            for name in (WRITABLE_FIELDS if self.adding else UPDATABLE_FIELDS)
+            if name in self.fields and name in cleaned
+        ]
+        data = {name: self._route_value(name, cleaned[name]) for name in names}
+        unparsed = set(self.errors)  # already reported by the field; not "missing" as well
+        self._check_version(cleaned.get("expected_version"))
+        try:
+            self.route_data = clean_route_data(data, partial=not self.adding)
+        except GatewayError as error:
+            for field, reasons in issues_by_field(error).items():
+                if field in unparsed:
+                    continue
+                self.add_error(field if field in self.fields else None, reasons)
+            return cleaned
+        cleaned.update(self.route_data)
+        return cleaned
+
+    def _check_version(self, expected: int | None) -> None:
+        if self.adding or expected is None:
+            return
+        current = (
+            Route.objects.filter(pk=self.instance.pk).values_list("version", flat=True).first()
+        )
+        if current is not None and current != expected:
+            self.add_error(
+                None,
+                _(
+                    "Someone else changed this route while you were editing it (it is now at "
+                    "version %(current)d, you started from %(expected)d). Reload the page to see "
+                    "their change, then make yours again."
+                )
+                % {"current": current, "expected": expected},
+            )
+
+    @staticmethod
+    def _route_value(name: str, value: Any) -> Any:
+        if value is None and name in EMPTY_JSON_VALUES:
+            return EMPTY_JSON_VALUES[name]()
+        return value
+
+    def route_changes(self) -> dict[str, Any]:
+        """What to hand to the service: every field on add, the changed ones on change."""
+        if self.adding:
+            return dict(self.route_data)
+        return {name: value for name, value in self.route_data.items() if name in self.changed_data}
