@@ -13,6 +13,15 @@ ROUTE_PERMISSIONS = ("view_route", "add_route", "change_route", "delete_route")
 
 
 @pytest.fixture(autouse=True)
+def no_signal_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process hubs must not take over pytest's SIGINT; real workers keep the default."""
+    from tigateway_channels import conf
+
+    monkeypatch.setitem(conf.DEFAULTS, "GRACEFUL_SHUTDOWN", False)
+    conf.tigw_settings.reload()
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hasher(settings: Any) -> None:
     """Users are made in most tests; PBKDF2's deliberate slowness buys nothing here."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

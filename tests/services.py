@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -112,8 +113,8 @@ class Cluster:
     workers: list[Worker] = field(default_factory=list)
 
 
-def start_worker(server: str, env: dict[str, str], log_dir: Path) -> Worker:
-    port = free_port()
+def start_worker(server: str, env: dict[str, str], log_dir: Path, port: int = 0) -> Worker:
+    port = port or free_port()
     if server == "daphne":
         command = [
             sys.executable,
@@ -167,14 +168,20 @@ def stop_worker(worker: Worker) -> None:
 
 @contextlib.contextmanager
 def cluster(
-    servers: list[str], log_dir: Path, layer: str = "channels_redis.pubsub.RedisPubSubChannelLayer"
+    servers: list[str],
+    log_dir: Path,
+    layer: str = "channels_redis.pubsub.RedisPubSubChannelLayer",
+    redis_url: str = REDIS_URL,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Cluster]:
     """N workers of the example project on one real Redis and one fresh PostgreSQL database."""
-    require_redis()
+    if redis_url == REDIS_URL:
+        require_redis()
     with postgres_database() as database_url:
         env = {
+            **(extra_env or {}),
             "DATABASE_URL": database_url,
-            "REDIS_URL": REDIS_URL,
+            "REDIS_URL": redis_url,
             "CHANNEL_LAYER_BACKEND": layer,
             "CHANNEL_LAYER_PREFIX": f"tigw-test-{uuid.uuid4().hex[:8]}",
             "DJANGO_SETTINGS_MODULE": "example_project.settings",
@@ -188,3 +195,68 @@ def cluster(
         finally:
             for worker in result.workers:
                 stop_worker(worker)
+
+
+@dataclass
+class PrivateRedis:
+    """A redis-server of our own on a free port, so a test may stop and restart it."""
+
+    port: int
+    log_dir: Path
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        log = (self.log_dir / f"redis-{self.port}.log").open("ab")
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.log_dir),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                redis.Redis.from_url(self.url, socket_connect_timeout=0.2).ping()
+                return
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server on port {self.port} did not start")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+        self.process = None
+
+
+@contextlib.contextmanager
+def private_redis(log_dir: Path) -> Iterator[PrivateRedis]:
+    if not shutil.which("redis-server"):
+        raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+    server = PrivateRedis(free_port(), log_dir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def rss_bytes(pid: int) -> int:
+    import psutil
+
+    return psutil.Process(pid).memory_info().rss

@@ -3,7 +3,8 @@
 ``record_topic_message`` runs inside the transaction of the change: it takes the topic's next
 offset (a row lock, so offsets are contiguous and a rolled-back change leaves no gap), builds
 and serialises the envelope once, and stores it as an outbox row. After commit the frame goes
-to the topic's channel-layer group, where one hub per worker process receives it.
+to the topic's channel-layer group, where one hub per worker process receives it. If that
+publish never happens (the process died, Redis was down) the relay (``relay.py``) sends it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from tigateway_channels.conf import tigw_settings
+from tigateway_channels.history import sequence_row
 from tigateway_channels.models import OutboxMessage, TopicSequence
 from tigateway_channels.protocol.envelope import encode, make_envelope
 
@@ -31,7 +33,7 @@ def group_name(topic: str) -> str:
 
 
 def _next_offset(topic: str) -> tuple[int, str]:
-    TopicSequence.objects.get_or_create(topic=topic)
+    sequence_row(topic)
     TopicSequence.objects.filter(topic=topic).update(offset=F("offset") + 1)
     sequence = TopicSequence.objects.get(topic=topic)
     return sequence.offset, sequence.epoch
@@ -52,32 +54,37 @@ def record_topic_message(
         message = OutboxMessage.objects.create(
             topic=topic, offset=offset, frame=encode(envelope), attrs=attrs
         )
-    transaction.on_commit(lambda: publish_outbox_message(message))
+    transaction.on_commit(lambda: publish_outbox_message(message, epoch))
     return message
 
 
-def channel_message(message: OutboxMessage) -> dict[str, Any]:
+def channel_message(message: OutboxMessage, epoch: str) -> dict[str, Any]:
     return {
         "type": DELIVER_EVENT,
         "topic": message.topic,
         "offset": message.offset,
+        "epoch": epoch,
         "frame": message.frame,
         "attrs": message.attrs,
     }
 
 
-def publish_outbox_message(message: OutboxMessage) -> bool:
-    """Send one recorded message to its group; a failure leaves it pending, never raises."""
+def send_to_group(message: OutboxMessage, epoch: str) -> None:
+    """Hand one recorded message to the channel layer; raises when the layer is unreachable."""
     layer = get_channel_layer(tigw_settings.CHANNEL_LAYER)
     if layer is None:
-        logger.error(
-            "No channel layer %r: topic message not published", tigw_settings.CHANNEL_LAYER
-        )
-        return False
+        raise RuntimeError(f"no channel layer {tigw_settings.CHANNEL_LAYER!r}")
+    async_to_sync(layer.group_send)(group_name(message.topic), channel_message(message, epoch))
+
+
+def publish_outbox_message(message: OutboxMessage, epoch: str) -> bool:
+    """Publish right after commit; a failure leaves the row for the relay and never raises."""
     try:
-        async_to_sync(layer.group_send)(group_name(message.topic), channel_message(message))
-    except Exception:
-        logger.exception("Publishing %s#%s failed; it stays pending", message.topic, message.offset)
+        send_to_group(message, epoch)
+    except Exception as exc:
+        logger.warning(
+            "Publishing %s#%s failed (%s); the relay will retry", message.topic, message.offset, exc
+        )
         return False
     OutboxMessage.objects.filter(pk=message.pk).update(published_at=timezone.now())
     return True

@@ -37,6 +37,31 @@ DEFAULTS: dict[str, Any] = {
     "GROUP_RENEW_SECONDS": 3600.0,
     # Value of metadata.source in every server message.
     "SOURCE": "tigateway",
+    # History kept per topic for recovery (outbox rows): at most this many messages ...
+    "HISTORY_MAX_MESSAGES": 10_000,
+    # ... and none older than this (seconds).
+    "HISTORY_MAX_AGE_SECONDS": 24 * 3600,
+    # Recent messages each worker keeps in memory per topic, to replay without a query.
+    "HISTORY_IN_MEMORY": 1000,
+    # Largest replay a recovering subscribe gets; beyond it the client gets a snapshot.
+    "MAX_REPLAY_MESSAGES": 5000,
+    # The relay publishes outbox rows left unpublished this long after their commit ...
+    "RELAY_GRACE_SECONDS": 2.0,
+    # ... checking this often, in every worker (and in `manage.py tigateway_relay`).
+    "RELAY_INTERVAL_SECONDS": 1.0,
+    # How long a worker waits for a missing offset to arrive before reading it from history.
+    "GAP_FILL_DELAY_SECONDS": 0.2,
+    # The server pings a socket silent this long (seconds) ...
+    "HEARTBEAT_INTERVAL_SECONDS": 45.0,
+    # ... and closes it with 4408 if it still says nothing this long after the ping.
+    "HEARTBEAT_TIMEOUT_SECONDS": 30.0,
+    # How often each worker checks its database and channel layer for the health topic.
+    "HEALTH_INTERVAL_SECONDS": 5.0,
+    # Close sockets with 1001 and publish what is pending on SIGTERM/SIGINT before the
+    # server's own shutdown runs.
+    "GRACEFUL_SHUTDOWN": True,
+    # On SIGTERM: how long to wait for close frames and pending publishes before exiting.
+    "SHUTDOWN_GRACE_SECONDS": 3.0,
 }
 
 

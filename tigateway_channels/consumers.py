@@ -22,7 +22,7 @@ from tigateway_channels.auth import Identity, authenticate
 from tigateway_channels.conf import tigw_settings
 from tigateway_channels.handlers import HANDLERS
 from tigateway_channels.handlers.permissions import require_permission
-from tigateway_channels.hub import SocketWriter, Subscriber, get_hub
+from tigateway_channels.hub import get_hub
 from tigateway_channels.protocol import (
     ClientMessage,
     CloseCode,
@@ -32,7 +32,9 @@ from tigateway_channels.protocol import (
     make_envelope,
     parse_client_message,
 )
+from tigateway_channels.recovery import Position, subscribe_topic
 from tigateway_channels.security import TokenBucket, origin_allowed, request_origin
+from tigateway_channels.sockets import SocketState, SocketWriter
 from tigateway_channels.topics import TOPICS, SubscriptionFilter, get_topic
 
 logger = logging.getLogger(__name__)
@@ -67,7 +69,7 @@ def parse_subscriptions_param(value: str) -> list[str]:
 class GatewayConsumer(AsyncConsumer):
     identity: Identity
     writer: SocketWriter | None = None
-    subscriber: Subscriber | None = None
+    state: SocketState | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         # No per-socket channel: the hub delivers topic messages (see module docstring).
@@ -107,7 +109,7 @@ class GatewayConsumer(AsyncConsumer):
         self.client_id = query.get("clientId", "")[:MAX_CLIENT_ID_LENGTH]
         await self.base_send({"type": "websocket.accept"})
         self.writer = SocketWriter(self.raw_send, tigw_settings.SEND_QUEUE_LIMIT, self._too_slow)
-        self.subscriber = Subscriber(self.writer)
+        self.state = SocketState(self.writer, self._close_for)
         self.bucket = TokenBucket(
             tigw_settings.CLIENT_RATE_PER_SECOND, tigw_settings.CLIENT_RATE_BURST
         )
@@ -134,7 +136,12 @@ class GatewayConsumer(AsyncConsumer):
             )
             return self.close_with_error(error, CloseCode.UNAUTHORIZED)
         self._schedule_token_expiry()
-        await get_hub().start()
+        hub = get_hub()
+        await hub.start()
+        if hub.shutting_down:
+            self.writer.push_close(CloseCode.SERVER_SHUTTING_DOWN)
+            return
+        hub.attach(self.state)
         result: dict[str, Any] = {
             "clientId": self.client_id or None,
             "user": self.user.get_username() if self.identity.is_authenticated else None,
@@ -145,7 +152,7 @@ class GatewayConsumer(AsyncConsumer):
             try:
                 topics = parse_subscriptions_param(query["subscriptions"])
                 subscribed = await self.subscribe(
-                    {get_topic(name).name: SubscriptionFilter() for name in topics}
+                    {get_topic(name).name: SubscriptionFilter() for name in topics}, {}
                 )
                 result["topics"] = subscribed["topics"]
             except GatewayError as error:
@@ -180,18 +187,25 @@ class GatewayConsumer(AsyncConsumer):
     def close_with_error(self, error: GatewayError, code: CloseCode) -> None:
         self.send_error(error, None)
         if self.writer is not None:
-            self.writer.push_control({"type": "websocket.close", "code": int(code)})
+            self.writer.push_close(int(code))
+
+    def _close_for(self, code: int, reason: str) -> None:
+        logger.info("Closing socket %s with %d: %s", self.client_id or "-", code, reason)
+        if self.writer is not None:
+            self.writer.push_close(code)
 
     def _teardown(self) -> None:
         if self._expiry_timer is not None:
             self._expiry_timer.cancel()
-        if self.subscriber is not None:
-            get_hub().detach(self.subscriber)
+        if self.state is not None:
+            get_hub().detach(self.state)
         if self.writer is not None:
             self.writer.stop()
 
     def heard_from_client(self) -> None:
-        """Seam for server heartbeats: any client frame proves the socket is alive."""
+        """Any client frame proves the socket is alive (server heartbeats, ``lifecycle.py``)."""
+        if self.state is not None:
+            self.state.heard()
 
     # -- replies ------------------------------------------------------------------------
 
@@ -205,7 +219,7 @@ class GatewayConsumer(AsyncConsumer):
     # -- requests -----------------------------------------------------------------------
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
-        if self.writer is None or self.subscriber is None or not hasattr(self, "identity"):
+        if self.writer is None or self.state is None or not hasattr(self, "identity"):
             return
         self.heard_from_client()
         text = message.get("text")
@@ -273,36 +287,46 @@ class GatewayConsumer(AsyncConsumer):
 
     # -- subscriptions (called by handlers) ---------------------------------------------
 
-    async def subscribe(self, filters: dict[str, SubscriptionFilter]) -> dict[str, Any]:
+    async def subscribe(
+        self, filters: dict[str, SubscriptionFilter], recover: dict[str, Position]
+    ) -> dict[str, Any]:
         """All or nothing: every topic's permission is checked before any is joined."""
         if not self.identity.is_authenticated:
-            denied = [name for name in filters if not tigw_settings.ALLOW_ANONYMOUS_READ]
-            if denied:
+            if not tigw_settings.ALLOW_ANONYMOUS_READ:
                 raise GatewayError(
-                    ErrorCode.UNAUTHORIZED, "Authentication required", {"topics": denied}
+                    ErrorCode.UNAUTHORIZED, "Authentication required", {"topics": list(filters)}
                 )
         else:
             await database_sync_to_async(self._check_topic_permissions)(list(filters))
         hub = get_hub()
-        assert self.subscriber is not None
+        assert self.state is not None
+        result: dict[str, Any] = {"filters": {}, "positions": {}}
         for name, flt in filters.items():
-            hub.subscribe(self.subscriber, name, flt)
-        return {
-            "topics": self.subscribed_topics(),
-            "filters": {name: flt.as_dict() for name, flt in filters.items()},
-        }
+            outcome = await subscribe_topic(hub, self.state, name, flt, recover.get(name))
+            result["filters"][name] = flt.as_dict()
+            if "offset" in outcome:
+                result["positions"][name] = {"offset": outcome["offset"], "epoch": outcome["epoch"]}
+            if "recovered" in outcome:
+                result.setdefault("recovered", {})[name] = outcome["recovered"]
+                result.setdefault("replayed", {})[name] = outcome.get("replayed", 0)
+            if "snapshot" in outcome:
+                result.setdefault("snapshot", {})[name] = outcome["snapshot"]
+        if "health" in filters and hub.last_health is not None:
+            self.send_message("health_update", hub.last_health)
+        result["topics"] = self.subscribed_topics()
+        return result
 
     def _check_topic_permissions(self, topics: list[str]) -> None:
         for name in topics:
             require_permission(self.user, TOPICS[name].permission, f"subscribe to {name!r}")
 
     def unsubscribe(self, topics: list[str]) -> dict[str, Any]:
-        assert self.subscriber is not None
+        assert self.state is not None
         hub = get_hub()
         for name in topics:
-            hub.unsubscribe(self.subscriber, name)
+            hub.unsubscribe(self.state, name)
         return {"topics": self.subscribed_topics()}
 
     def subscribed_topics(self) -> list[str]:
-        assert self.subscriber is not None
-        return [name for name in TOPICS if name in self.subscriber.filters]
+        assert self.state is not None
+        return [name for name in TOPICS if name in self.state.subscriptions]

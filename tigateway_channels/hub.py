@@ -3,114 +3,32 @@
 The usual Channels way (a channel and a group membership per socket) costs a channel-layer hop,
 a JSON decode and encode per socket, and a Redis connection per ``group_add``. Here one hub per
 process and event loop joins each topic group once; a message arrives once, already serialised,
-and each local socket costs a filter check and a queue append. Sockets never touch Redis.
+is put in offset order by its ``TopicStream``, and each local socket costs an offset compare, a
+filter check and a queue append. Sockets never touch Redis.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
+import os
+import socket
 import weakref
-from collections.abc import Awaitable, Callable
 from typing import Any
 
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
+from tigateway_channels import history, relay
 from tigateway_channels.bus import DELIVER_EVENT, group_name
 from tigateway_channels.conf import tigw_settings
+from tigateway_channels.sockets import SocketState, Subscription
+from tigateway_channels.streams import TopicMessage, TopicStream
 from tigateway_channels.topics import TOPICS, SubscriptionFilter
 
 logger = logging.getLogger(__name__)
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-class SocketWriter:
-    """A socket's bounded outgoing queue, drained by one task, so no socket waits on another.
-
-    Every server frame (replies and topic messages) goes through it, which keeps them in order.
-    When the queue is full the socket is too slow: ``on_overflow`` closes it; the client
-    recovers what it missed by offset when it reconnects.
-    """
-
-    __slots__ = ("_closed", "_on_overflow", "_queue", "_send", "_task", "_wakeup", "limit")
-
-    def __init__(self, send: Send, limit: int, on_overflow: Callable[[], None]) -> None:
-        self._send = send
-        self._queue: collections.deque[str | dict[str, Any]] = collections.deque()
-        self._wakeup = asyncio.Event()
-        self._closed = False
-        self._on_overflow = on_overflow
-        self.limit = limit
-        self._task = asyncio.get_running_loop().create_task(self._drain())
-
-    @property
-    def pending(self) -> int:
-        return len(self._queue)
-
-    def push(self, frame: str) -> None:
-        if self._closed:
-            return
-        if len(self._queue) >= self.limit:
-            self._closed = True
-            self._queue.clear()
-            self._on_overflow()
-            return
-        self._queue.append(frame)
-        self._wakeup.set()
-
-    def push_control(self, message: dict[str, Any]) -> None:
-        """Queue a raw ASGI message (a close) behind the frames already queued."""
-        if not self._closed:
-            self._queue.append(message)
-            self._wakeup.set()
-
-    async def _drain(self) -> None:
-        queue, send, wakeup = self._queue, self._send, self._wakeup
-        try:
-            while True:
-                while queue:
-                    item = queue.popleft()
-                    if isinstance(item, str):
-                        await send({"type": "websocket.send", "text": item})
-                    else:
-                        await send(item)
-                        if item.get("type") == "websocket.close":
-                            self._closed = True
-                            queue.clear()
-                            return
-                wakeup.clear()
-                await wakeup.wait()
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the socket went away under us; the consumer will disconnect
-            logger.debug("socket send failed", exc_info=True)
-            self._closed = True
-            queue.clear()
-
-    async def flush(self, timeout: float = 5.0) -> None:
-        """Wait until everything queued so far has been handed to the server."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while self._queue and not self._task.done():
-            if asyncio.get_running_loop().time() > deadline:
-                break
-            await asyncio.sleep(0.005)
-
-    def stop(self) -> None:
-        self._closed = True
-        self._queue.clear()
-        self._task.cancel()
-
-
-class Subscriber:
-    """What the hub needs of a socket: its writer and its filter per topic."""
-
-    __slots__ = ("__weakref__", "filters", "writer")
-
-    def __init__(self, writer: SocketWriter) -> None:
-        self.writer = writer
-        self.filters: dict[str, SubscriptionFilter] = {}
+PROBE_EVENT = "tigw.probe"
 
 
 class Hub:
@@ -120,102 +38,72 @@ class Hub:
         self.layer_alias = layer_alias
         self.layer: Any = None
         self.channel: str | None = None
-        self.subscribers: dict[str, dict[Subscriber, SubscriptionFilter]] = {t: {} for t in TOPICS}
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.streams = {
+            name: TopicStream(name, tigw_settings.HISTORY_IN_MEMORY)
+            for name, topic in TOPICS.items()
+            if topic.has_state
+        }
+        self.subscribers: dict[str, dict[SocketState, Subscription]] = {t: {} for t in TOPICS}
+        self.sockets: weakref.WeakSet[SocketState] = weakref.WeakSet()
         self.delivered = 0
+        self.layer_up = True
+        self.shutting_down = False
+        self.probes: dict[str, asyncio.Future[None]] = {}
+        self.last_health: dict[str, Any] | None = None
         self._started: asyncio.Future[None] | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._filling: set[str] = set()
+        self._side_tasks: set[asyncio.Task[Any]] = set()
+
+    # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
         """Idempotent; returns once this process is in every topic group."""
         if self._started is None:
-            self._started = asyncio.get_running_loop().create_future()
+            started = self._started = asyncio.get_running_loop().create_future()
             try:
                 await self._join()
+                positions = await database_sync_to_async(self._read_positions)()
             except BaseException as exc:
-                self._started.set_exception(exc)
-                started, self._started = self._started, None
-                started.exception()  # mark retrieved; the caller gets the exception below
+                self._started = None
+                started.set_exception(exc)
+                started.exception()  # retrieved: the caller gets it from the raise below
                 raise
-            self._started.set_result(None)
-            loop = asyncio.get_running_loop()
-            self._tasks = [loop.create_task(self._read()), loop.create_task(self._renew())]
+            for topic, (offset, epoch) in positions.items():
+                self.streams[topic].start_at(offset, epoch)
+            started.set_result(None)
+            from tigateway_channels import lifecycle
+
+            self._tasks = lifecycle.start_background_tasks(self)
         await asyncio.shield(self._started)
+
+    def _read_positions(self) -> dict[str, tuple[int, str]]:
+        return {topic: history.position(topic) for topic in self.streams}
 
     async def _join(self) -> None:
         self.layer = get_channel_layer(self.layer_alias)
         if self.layer is None:
             raise RuntimeError(f"channel layer {self.layer_alias!r} is not configured")
-        self.channel = await self.layer.new_channel()
+        if self.channel is None:
+            self.channel = await self.layer.new_channel()
         for topic in TOPICS:
             await self.layer.group_add(group_name(topic), self.channel)
 
-    async def _renew(self) -> None:
-        """Group memberships expire in channels-redis; renew them well before they do."""
-        while True:
-            await asyncio.sleep(tigw_settings.GROUP_RENEW_SECONDS)
-            try:
-                for topic in TOPICS:
-                    await self.layer.group_add(group_name(topic), self.channel)
-            except Exception:
-                logger.warning("Renewing topic group memberships failed", exc_info=True)
+    def spawn(self, coroutine: Any) -> None:
+        """Run a side job on the loop, keeping a reference so it is not collected mid-way."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
 
-    async def _read(self) -> None:
-        backoff = 0.1
-        while True:
-            try:
-                message = await self.layer.receive(self.channel)
-                backoff = 0.1
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.warning(
-                    "Channel layer receive failed; retrying in %.1fs", backoff, exc_info=True
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            if message.get("type") == DELIVER_EVENT:
-                self.deliver(message)
-
-    def deliver(self, message: dict[str, Any]) -> int:
-        """Write one topic message to every local socket whose filter passes it."""
-        subscribers = self.subscribers.get(message.get("topic", ""))
-        if not subscribers:
-            return 0
-        frame = message["frame"]
-        attrs = message.get("attrs") or {}
-        count = 0
-        for subscriber, subscription_filter in list(subscribers.items()):
-            if not subscription_filter.allowed or subscription_filter.matches(attrs):
-                subscriber.writer.push(frame)
-                count += 1
-        self.delivered += count
-        return count
-
-    def subscribe(self, subscriber: Subscriber, topic: str, flt: SubscriptionFilter) -> None:
-        self.subscribers[topic][subscriber] = flt
-        subscriber.filters[topic] = flt
-
-    def unsubscribe(self, subscriber: Subscriber, topic: str) -> None:
-        self.subscribers[topic].pop(subscriber, None)
-        subscriber.filters.pop(topic, None)
-
-    def detach(self, subscriber: Subscriber) -> None:
-        for topic in list(subscriber.filters):
-            self.unsubscribe(subscriber, topic)
-
-    @property
-    def socket_count(self) -> int:
-        return len({s for subs in self.subscribers.values() for s in subs})
+    async def rejoin(self) -> None:
+        """After the channel layer came back: join again (a restarted Redis forgot us)."""
+        await self._join()
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         if self.layer is not None and self.channel is not None:
             for topic in TOPICS:
@@ -224,6 +112,151 @@ class Hub:
                 except Exception:
                     logger.debug("group_discard failed during hub stop", exc_info=True)
         self._started = None
+
+    # -- receiving ----------------------------------------------------------------------
+
+    async def read_forever(self) -> None:
+        """Receive from the channel layer; on failure retry, then rejoin the groups.
+
+        A Redis restart forgets group memberships (core layer) and subscriptions (pub/sub
+        layer re-subscribes by itself); joining again is harmless either way.
+        """
+        backoff = 0.1
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.set_layer_state(False, str(exc))
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                try:
+                    await self._join()
+                except Exception:
+                    logger.debug("rejoining topic groups failed", exc_info=True)
+                continue
+            backoff = 0.1
+            kind = message.get("type")
+            if kind == DELIVER_EVENT:
+                self.on_topic_message(message)
+            elif kind == PROBE_EVENT:
+                probe = self.probes.pop(message.get("probe", ""), None)
+                if probe is not None and not probe.done():
+                    probe.set_result(None)
+
+    def set_layer_state(self, up: bool, reason: str = "") -> None:
+        """Record a change of reachability as a system event (see ``health.py``)."""
+        if up != self.layer_up:
+            self.layer_up = up
+            from tigateway_channels import health
+
+            health.layer_state_changed(self, up, reason)
+
+    def on_topic_message(self, message: dict[str, Any]) -> None:
+        topic = message.get("topic", "")
+        stream = self.streams.get(topic)
+        if stream is None:
+            if "frame" in message:
+                self.fan_out(topic, message["frame"], message.get("attrs") or {}, 0)
+            return
+        for ready in stream.accept(TopicMessage.from_channel(message)):
+            self.fan_out(topic, ready.frame, ready.attrs, ready.offset)
+        if stream.early and topic not in self._filling:
+            self._filling.add(topic)
+            self.spawn(self._fill_gap(stream))
+
+    async def _fill_gap(self, stream: TopicStream) -> None:
+        """Give a missing offset a moment to arrive, then read it from history."""
+        try:
+            attempts = 0
+            while stream.early:
+                await asyncio.sleep(tigw_settings.GAP_FILL_DELAY_SECONDS)
+                gap = stream.missing()
+                if gap is None:
+                    return
+                try:
+                    found = await database_sync_to_async(history.read)(
+                        stream.topic, gap[0] - 1, gap[1]
+                    )
+                except Exception:
+                    logger.warning(
+                        "Reading history to fill %s %s failed", stream.topic, gap, exc_info=True
+                    )
+                    continue
+                for ready in stream.fill(found):
+                    self.fan_out(stream.topic, ready.frame, ready.attrs, ready.offset)
+                attempts = attempts + 1 if not found else 0
+                if attempts >= 5 and stream.missing() == gap:
+                    logger.error(
+                        "Offsets %s-%s of %s are not in history; skipping them",
+                        gap[0],
+                        gap[1],
+                        stream.topic,
+                    )
+                    for ready in stream.skip_to(gap[1]):
+                        self.fan_out(stream.topic, ready.frame, ready.attrs, ready.offset)
+        finally:
+            self._filling.discard(stream.topic)
+
+    def fan_out(self, topic: str, frame: str, attrs: dict[str, list[str]], offset: int) -> int:
+        """Write one topic message to every local socket whose subscription passes it."""
+        subscribers = self.subscribers.get(topic)
+        if not subscribers:
+            return 0
+        count = 0
+        for state, subscription in list(subscribers.items()):
+            if offset and offset <= subscription.after:
+                continue
+            allowed = subscription.filter.allowed
+            if allowed and not subscription.filter.matches(attrs):
+                continue
+            state.writer.push(frame)
+            count += 1
+        self.delivered += count
+        return count
+
+    # -- sockets ------------------------------------------------------------------------
+
+    def attach(self, state: SocketState) -> None:
+        self.sockets.add(state)
+
+    def detach(self, state: SocketState) -> None:
+        for topic in list(state.subscriptions):
+            self.unsubscribe(state, topic)
+        self.sockets.discard(state)
+
+    def subscribe(self, state: SocketState, topic: str, subscription: Subscription) -> None:
+        self.subscribers[topic][state] = subscription
+        state.subscriptions[topic] = subscription
+
+    def unsubscribe(self, state: SocketState, topic: str) -> None:
+        self.subscribers[topic].pop(state, None)
+        state.subscriptions.pop(topic, None)
+
+    def subscribe_live(self, state: SocketState, topic: str, flt: SubscriptionFilter) -> int:
+        """Subscribe from now on; return the offset the subscription starts after."""
+        stream = self.streams.get(topic)
+        after = stream.last if stream is not None else 0
+        self.subscribe(state, topic, Subscription(flt, after))
+        return after
+
+    @property
+    def socket_count(self) -> int:
+        return len(self.sockets)
+
+    async def relay_forever(self) -> None:
+        """This worker's share of the relay: overdue publishes, and history pruning."""
+        rounds = 0
+        while True:
+            await asyncio.sleep(tigw_settings.RELAY_INTERVAL_SECONDS)
+            rounds += 1
+            try:
+                await database_sync_to_async(relay.publish_pending)()
+                if rounds % 60 == 0:
+                    await database_sync_to_async(relay.prune_history)()
+            except Exception:
+                logger.warning("Relay round failed", exc_info=True)
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()

@@ -45,8 +45,11 @@ class Topic:
     message_type: str
     permission: str
     parse_filter: FilterParser
-    # Whether the topic carries state that a client can resynchronise from a snapshot.
+    # Whether the topic's messages carry offsets and history (recoverable after a reconnect).
     has_state: bool = False
+    # Dotted path of a function returning the topic's full state, for failed recoveries.
+    snapshot: str | None = None
+    snapshot_key: str = "items"
 
 
 def _invalid(topic: str, key: str, value: Any, reason: str) -> GatewayError:
@@ -121,6 +124,14 @@ def parse_log_filter(topic: str, spec: Mapping[str, Any]) -> SubscriptionFilter:
     return SubscriptionFilter(allowed)
 
 
+def parse_event_filter(topic: str, spec: Mapping[str, Any]) -> SubscriptionFilter:
+    _reject_unknown(topic, spec, ("events",))
+    allowed: dict[str, frozenset[str]] = {}
+    if "events" in spec:
+        allowed["event"] = _string_set(topic, "events", spec["events"])
+    return SubscriptionFilter(allowed)
+
+
 def parse_no_filter(topic: str, spec: Mapping[str, Any]) -> SubscriptionFilter:
     _reject_unknown(topic, spec, ())
     return SubscriptionFilter()
@@ -129,18 +140,34 @@ def parse_no_filter(topic: str, spec: Mapping[str, Any]) -> SubscriptionFilter:
 TOPICS: dict[str, Topic] = {
     topic.name: topic
     for topic in (
-        Topic("routes", "route_update", "tigateway_channels.view_route", parse_route_filter, True),
+        Topic(
+            "routes",
+            "route_update",
+            "tigateway_channels.view_route",
+            parse_route_filter,
+            has_state=True,
+            snapshot="tigateway_channels.history.route_snapshot",
+            snapshot_key="routes",
+        ),
         Topic(
             "config",
             "config_update",
             "tigateway_channels.view_gatewayconfig",
             parse_config_filter,
-            True,
+            has_state=True,
+            snapshot="tigateway_channels.services.configs.config_snapshot",
+            snapshot_key="configs",
         ),
         Topic("metrics", "metrics", "tigateway_channels.view_metrics", parse_metrics_filter),
         Topic("logs", "log", "tigateway_channels.view_logs", parse_log_filter),
         Topic("health", "health_update", "tigateway_channels.view_health", parse_no_filter),
-        Topic("events", "system_event", "tigateway_channels.view_events", parse_no_filter, True),
+        Topic(
+            "events",
+            "system_event",
+            "tigateway_channels.view_events",
+            parse_event_filter,
+            has_state=True,
+        ),
     )
 }
 

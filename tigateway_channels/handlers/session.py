@@ -9,6 +9,7 @@ from tigateway_channels.handlers.fields import optional, require
 from tigateway_channels.handlers.registry import handles
 from tigateway_channels.protocol.envelope import utc_timestamp
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError
+from tigateway_channels.recovery import Position
 from tigateway_channels.topics import get_topic, parse_filter
 
 if TYPE_CHECKING:
@@ -60,7 +61,42 @@ async def subscribe(conn: GatewayConsumer, message: ClientMessage) -> dict[str, 
                 {"field": f"filters.{name[:64]}", "reason": "topic not in data.topics"},
             )
     parsed = {name: parse_filter(get_topic(name), filters.get(name)) for name in topics}
-    return await conn.subscribe(parsed)
+    recover = recovery_positions(message.data, topics)
+    return await conn.subscribe(parsed, recover)
+
+
+def recovery_positions(data: dict[str, Any], topics: list[str]) -> dict[str, Position]:
+    """``data.recover``: per topic, the last ``offset`` and ``epoch`` the client saw."""
+    recover = optional(data, "recover", dict, "an object of positions by topic") or {}
+    positions: dict[str, Position] = {}
+    for name, position in recover.items():
+        field = f"recover.{name[:64]}"
+        if name not in topics:
+            raise GatewayError(
+                ErrorCode.INVALID_SUBSCRIPTION,
+                f"Recovery asked for topic {name[:64]!r} that is not being subscribed",
+                {"field": field, "reason": "topic not in data.topics"},
+            )
+        offset = position.get("offset") if isinstance(position, dict) else None
+        epoch = position.get("epoch") if isinstance(position, dict) else None
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise GatewayError(
+                ErrorCode.INVALID_SUBSCRIPTION,
+                "Invalid recovery position",
+                {
+                    "field": f"{field}.offset",
+                    "value": offset if isinstance(offset, int) else None,
+                    "reason": "offset must be a non-negative integer",
+                },
+            )
+        if not isinstance(epoch, str) or len(epoch) > 64:
+            raise GatewayError(
+                ErrorCode.INVALID_SUBSCRIPTION,
+                "Invalid recovery position",
+                {"field": f"{field}.epoch", "reason": "epoch must be a string"},
+            )
+        positions[name] = Position(offset, epoch)
+    return positions
 
 
 @handles("unsubscribe")

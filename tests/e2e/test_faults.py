@@ -1,0 +1,318 @@
+"""The fault suite: while a writer commits a stream of route changes and clients on two real
+workers subscribe, kill a worker, restart Redis, stall a reader, and stop a worker gracefully.
+After each fault the clients reconnect with their offsets; every client must end up having seen
+every committed change exactly once and in order (or a documented snapshot resync)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import psycopg
+import pytest
+import websockets
+
+from tests.services import ROOT, Cluster, Worker, cluster, manage, private_redis, rss_bytes
+from tests.services import start_worker, stop_worker
+
+pytestmark = [pytest.mark.services, pytest.mark.timeout(240)]
+
+PASSWORD = "fault-password-123"
+TIMERS = {
+    "RELAY_GRACE_SECONDS": 0.5,
+    "RELAY_INTERVAL_SECONDS": 0.25,
+    "HEALTH_INTERVAL_SECONDS": 0.25,
+    "GAP_FILL_DELAY_SECONDS": 0.1,
+    "SEND_QUEUE_LIMIT": 20,
+    "SHUTDOWN_GRACE_SECONDS": 2.0,
+}
+MEMORY_GROWTH_BOUND = 150 * 1024 * 1024
+
+
+class Client:
+    """A reconnecting subscriber that remembers its last offset and recovers from it."""
+
+    def __init__(self, name: str, pick_url: Callable[[], str], token: str, slow: bool = False):
+        self.name = name
+        self.pick_url = pick_url
+        self.token = token
+        self.slow = slow
+        self.events: list[tuple[str, int]] = []
+        self.closes: list[Any] = []
+        self.position: dict[str, Any] | None = None
+        self.reading = asyncio.Event()
+        self.reading.set()
+        self.subscribed = asyncio.Event()
+
+    async def _connect(self, url: str) -> Any:
+        sock = None
+        if self.slow:  # a tiny receive window, so a stalled reader backs up the server fast
+            parts = urlsplit(url)
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, (parts.hostname, parts.port))
+        return websockets.connect(
+            f"{url}?token={self.token}&clientId={self.name}",
+            sock=sock,
+            open_timeout=5,
+            ping_interval=None,
+            max_queue=1 if self.slow else 64,
+            max_size=2**22,
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                async with await self._connect(self.pick_url()) as ws:
+                    await self._session(ws, stop)
+            except websockets.ConnectionClosed as exc:
+                self.closes.append(exc.rcvd.code if exc.rcvd else None)
+            except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
+                self.closes.append(type(exc).__name__)
+            self.subscribed.clear()
+            await asyncio.sleep(0.2)
+
+    async def _session(self, ws: Any, stop: asyncio.Event) -> None:
+        hello = json.loads(await ws.recv())
+        assert hello["type"] == "ack", hello
+        data: dict[str, Any] = {"topics": ["routes"]}
+        if self.position is not None:
+            data["recover"] = {"routes": self.position}
+        await ws.send(json.dumps({"type": "subscribe", "id": "sub", "data": data}))
+        while not stop.is_set():
+            await self.reading.wait()
+            try:
+                raw = await asyncio.wait_for(ws.recv(), 0.5)
+            except TimeoutError:
+                continue
+            message = json.loads(raw)
+            meta = message["metadata"]
+            if message["type"] == "route_update" and "offset" in meta:
+                self.events.append(("message", meta["offset"]))
+                self.position = {"offset": meta["offset"], "epoch": meta["epoch"]}
+            elif message["type"] == "ack" and message["data"]["requestId"] == "sub":
+                result = message["data"]["result"]
+                if result.get("recovered", {}).get("routes") is False:
+                    self.events.append(("resync", result["snapshot"]["routes"]["offset"]))
+                if self.position is None:
+                    self.events.append(("start", result["positions"]["routes"]["offset"]))
+                self.position = result["positions"]["routes"]
+                self.subscribed.set()
+            elif message["type"] == "ping":
+                await ws.send(json.dumps({"type": "pong"}))
+            elif message["type"] == "error" and message["data"].get("requestId") == "sub":
+                raise AssertionError(f"{self.name}: subscribe failed: {message}")
+
+    def verify(self, final_offset: int) -> None:
+        expected: int | None = None
+        for kind, offset in self.events:
+            if kind == "start":
+                expected = offset + 1
+            elif kind == "resync":
+                assert expected is not None and offset >= expected - 1, (self.name, self.events)
+                expected = offset + 1
+            else:
+                assert offset == expected, f"{self.name}: got offset {offset}, wanted {expected}"
+                expected += 1
+        assert expected is not None
+        assert expected - 1 == final_offset, f"{self.name} ended at {expected - 1}"
+
+
+class Watcher:
+    """Subscribes to system events and health and keeps what it sees."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url, self.token = url, token
+        self.messages: list[dict[str, Any]] = []
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with websockets.connect(f"{self.url}?token={self.token}", ping_interval=None) as ws:
+            await ws.recv()
+            await ws.send(
+                json.dumps(
+                    {"type": "subscribe", "id": "w", "data": {"topics": ["events", "health"]}}
+                )
+            )
+            while not stop.is_set():
+                try:
+                    self.messages.append(json.loads(await asyncio.wait_for(ws.recv(), 0.5)))
+                except TimeoutError:
+                    continue
+
+    def saw(self, predicate: Callable[[dict[str, Any]], bool]) -> bool:
+        return any(predicate(message) for message in self.messages)
+
+
+def committed_offset(database_url: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT \"offset\" FROM tigateway_channels_topicsequence WHERE topic = 'routes'"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def start_writer(env: dict[str, str], count: int, rate: float, pad: int = 0) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.e2e.writer", str(count), str(rate), str(pad)],
+        cwd=ROOT,
+        env={**__import__("os").environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+async def wait_writer(writer: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while writer.poll() is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    if writer.poll() is None:
+        writer.kill()
+    output = writer.stdout.read() if writer.stdout else ""
+    assert writer.returncode == 0, output[-3000:]
+
+
+async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def scenario(running: Cluster, redis_server: Any, log_dir: Path) -> None:
+    env = running.env
+    daphne_worker, uvicorn_worker = running.workers
+    token = httpx.post(
+        f"{daphne_worker.http}/api/token/",
+        json={"username": "admin", "password": PASSWORD},
+        timeout=10,
+    ).json()["access"]
+    alive: list[Worker] = [daphne_worker, uvicorn_worker]
+
+    def prefer(worker_index: int) -> Callable[[], str]:
+        def pick() -> str:
+            preferred = [daphne_worker, uvicorn_worker][worker_index]
+            live = [w for w in alive if w.process.poll() is None]
+            return (preferred if preferred in live else live[0]).ws
+
+        return pick
+
+    clients = [
+        Client("on-daphne-1", prefer(0), token),
+        Client("on-daphne-2", prefer(0), token),
+        Client("on-uvicorn-1", prefer(1), token),
+        Client("on-uvicorn-2", prefer(1), token),
+        Client("slow-reader", prefer(1), token, slow=True),
+    ]
+    watcher = Watcher(uvicorn_worker.ws, token)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(c.run(stop)) for c in clients]
+    watcher_task = asyncio.create_task(watcher.run(stop))
+    try:
+        await until(lambda: all(c.subscribed.is_set() for c in clients), 15, "subscriptions")
+        baseline = {w.port: rss_bytes(w.process.pid) for w in alive}
+
+        # 1. SIGKILL a worker while changes stream in.
+        writer = start_writer(env, 40, 20)
+        await asyncio.sleep(1.0)
+        daphne_worker.process.kill()
+        daphne_worker.process.wait(5)
+        alive.remove(daphne_worker)
+        await wait_writer(writer)
+        replacement = start_worker("daphne", env, log_dir)
+        alive.append(replacement)
+        running.workers.append(replacement)
+        await until(lambda: all(c.subscribed.is_set() for c in clients), 15, "reconnects")
+
+        # 2. Restart Redis while changes stream in: sockets stay open, nothing is lost.
+        closes_before = [len(c.closes) for c in clients]
+        writer = start_writer(env, 60, 20)
+        await asyncio.sleep(1.0)
+        redis_server.stop()
+        await asyncio.sleep(2.0)
+        redis_server.start()
+        await wait_writer(writer)
+        assert [len(c.closes) for c in clients] == closes_before, (
+            "a socket closed during the outage"
+        )
+
+        # 3. Stall one reader: it is closed with 4409, then recovers by offset.
+        slow = clients[-1]
+        slow.reading.clear()
+        writer = start_writer(env, 60, 30, pad=8000)
+        await wait_writer(writer)
+        await asyncio.sleep(1.0)
+        slow.reading.set()
+        await until(lambda: 4409 in slow.closes, 15, "the slow reader to be closed with 4409")
+
+        # 4. SIGTERM a worker: its sockets get 1001 and move to the other worker.
+        writer = start_writer(env, 20, 20)
+        await asyncio.sleep(0.3)
+        uvicorn_worker.process.terminate()
+        uvicorn_worker.process.wait(15)
+        alive.remove(uvicorn_worker)
+        await wait_writer(writer)
+
+        final = committed_offset(env["DATABASE_URL"])
+        assert final >= 180
+        await until(
+            lambda: all(c.position and c.position["offset"] == final for c in clients),
+            30,
+            "every client to reach the last committed offset",
+        )
+        for client in clients:
+            client.verify(final)
+        moved = [c for c in clients if c.name.startswith("on-uvicorn")]
+        assert all(1001 in c.closes for c in moved), [c.closes for c in moved]
+        assert watcher.saw(
+            lambda m: m["type"] == "system_event" and m["data"]["event"] == "channel_layer_down"
+        )
+        assert watcher.saw(
+            lambda m: (
+                m["type"] == "health_update"
+                and m["data"]["components"]["redis"]["status"] == "DOWN"
+            )
+        )
+        for worker in alive:
+            if worker.port in baseline:
+                growth = rss_bytes(worker.process.pid) - baseline[worker.port]
+                assert growth < MEMORY_GROWTH_BOUND, f"worker {worker.port} grew {growth} bytes"
+            assert rss_bytes(worker.process.pid) < 400 * 1024 * 1024
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, watcher_task, return_exceptions=True)
+
+
+def test_every_client_sees_every_committed_change_once_in_order_through_faults(
+    tmp_path: Path,
+) -> None:
+    with (
+        private_redis(tmp_path) as redis_server,
+        cluster(
+            ["daphne", "uvicorn"],
+            tmp_path,
+            redis_url=redis_server.url,
+            extra_env={"TIGATEWAY_CHANNELS_JSON": json.dumps(TIMERS)},
+        ) as running,
+    ):
+        manage("tigateway_admin", "--username", "admin", "--password", PASSWORD, env=running.env)
+        try:
+            asyncio.run(scenario(running, redis_server, tmp_path))
+        except BaseException:
+            for worker in running.workers:
+                print(f"--- worker {worker.port} log ---\n{worker.log()}")
+            raise
+        finally:
+            for worker in running.workers:
+                stop_worker(worker)

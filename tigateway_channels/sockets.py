@@ -1,0 +1,119 @@
+"""One socket as the hub sees it: a bounded outgoing queue, its subscriptions, its liveness."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tigateway_channels.topics import SubscriptionFilter
+
+logger = logging.getLogger(__name__)
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class SocketWriter:
+    """A socket's bounded outgoing queue, drained by one task, so no socket waits on another.
+
+    Every server frame (replies and topic messages) goes through it, which keeps them in order.
+    When the queue is full the socket is too slow: ``on_overflow`` closes it and the queue is
+    dropped; the client recovers what it missed by offset when it reconnects.
+    """
+
+    __slots__ = ("_closed", "_on_overflow", "_queue", "_send", "_task", "_wakeup", "limit")
+
+    def __init__(self, send: Send, limit: int, on_overflow: Callable[[], None]) -> None:
+        self._send = send
+        self._queue: collections.deque[str | dict[str, Any]] = collections.deque()
+        self._wakeup = asyncio.Event()
+        self._closed = False
+        self._on_overflow = on_overflow
+        self.limit = limit
+        self._task = asyncio.get_running_loop().create_task(self._drain())
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def push(self, frame: str) -> None:
+        if self._closed:
+            return
+        if len(self._queue) >= self.limit:
+            self._closed = True
+            self._queue.clear()
+            self._on_overflow()
+            return
+        self._queue.append(frame)
+        self._wakeup.set()
+
+    def push_close(self, code: int) -> None:
+        """Close after the frames already queued (an error saying why, typically)."""
+        if not self._closed:
+            self._queue.append({"type": "websocket.close", "code": code})
+            self._wakeup.set()
+
+    async def _drain(self) -> None:
+        queue, send, wakeup = self._queue, self._send, self._wakeup
+        try:
+            while True:
+                while queue:
+                    item = queue.popleft()
+                    if isinstance(item, str):
+                        await send({"type": "websocket.send", "text": item})
+                        continue
+                    self._closed = True
+                    queue.clear()
+                    await send(item)
+                    return
+                wakeup.clear()
+                await wakeup.wait()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the socket went away under us; the consumer will disconnect
+            logger.debug("socket send failed", exc_info=True)
+            self._closed = True
+            queue.clear()
+
+    async def drained(self, timeout: float) -> None:
+        """Wait until the queue is empty or the writer has finished."""
+        deadline = time.monotonic() + timeout
+        while self._queue and not self._task.done() and time.monotonic() < deadline:  # noqa: ASYNC110 - only at shutdown
+            await asyncio.sleep(0.01)
+
+    def stop(self) -> None:
+        self._closed = True
+        self._queue.clear()
+        self._task.cancel()
+
+
+@dataclass(slots=True)
+class Subscription:
+    filter: SubscriptionFilter
+    # Topic messages at or below this offset were already sent (replay or snapshot).
+    after: int = 0
+
+
+class SocketState:
+    """What the hub tracks per socket: writer, subscriptions, and when the client last spoke."""
+
+    __slots__ = ("__weakref__", "close", "last_heard", "ping_sent_at", "subscriptions", "writer")
+
+    def __init__(self, writer: SocketWriter, close: Callable[[int, str], None]) -> None:
+        self.writer = writer
+        self.subscriptions: dict[str, Subscription] = {}
+        self.close = close  # (code, reason) -> None: sends an error saying why, then closes
+        self.last_heard = time.monotonic()
+        self.ping_sent_at: float | None = None
+
+    def heard(self) -> None:
+        self.last_heard = time.monotonic()
+        self.ping_sent_at = None
