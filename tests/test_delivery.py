@@ -285,3 +285,20 @@ async def test_health_topic_reports_database_and_channel_layer(
     assert health["data"]["components"]["channelLayer"]["status"] == "UP"
     assert "activeRoutes" in health["data"]["components"]["routes"]["details"]
     await socket.close()
+
+
+async def test_a_replay_longer_than_the_live_queue_limit_is_not_cut(
+    viewer: Any, settings: Any
+) -> None:
+    settings.TIGATEWAY_CHANNELS = {"SEND_QUEUE_LIMIT": 3}
+    socket = await open_socket(viewer)
+    start = (await socket.request("subscribe", {"topics": ["routes"]}))["data"]["result"]
+    await socket.close()
+    for n in range(8):
+        await create(f"burst-{n}")
+    again = await open_socket(viewer)
+    reply = await again.request(
+        "subscribe", {"topics": ["routes"], "recover": {"routes": start["positions"]["routes"]}}
+    )
+    assert reply["data"]["result"]["replayed"] == {"routes": 8}
+    await again.close()

@@ -58,14 +58,15 @@ def _replay(
     after: int,
 ) -> int:
     """Send the missed messages the filter passes, then subscribe; no await in between."""
-    sent = 0
-    for message in messages:
-        if message.offset > after and (not flt.allowed or flt.matches(message.attrs)):
-            state.writer.push(message.frame)
-            sent += 1
+    frames = [
+        message.frame
+        for message in messages
+        if message.offset > after and (not flt.allowed or flt.matches(message.attrs))
+    ]
+    state.writer.push_replay(frames)
     last = max([after, *(m.offset for m in messages)])
     hub.subscribe(state, topic, Subscription(flt, last))
-    return sent
+    return len(frames)
 
 
 async def subscribe_topic(

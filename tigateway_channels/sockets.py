@@ -25,13 +25,16 @@ class SocketWriter:
     dropped; the client recovers what it missed by offset when it reconnects.
     """
 
-    __slots__ = ("_closed", "_on_overflow", "_queue", "_send", "_task", "_wakeup", "limit")
+    __slots__ = (
+        "_closed", "_exempt", "_on_overflow", "_queue", "_send", "_task", "_wakeup", "limit"
+    )
 
     def __init__(self, send: Send, limit: int, on_overflow: Callable[[], None]) -> None:
         self._send = send
         self._queue: collections.deque[str | dict[str, Any]] = collections.deque()
         self._wakeup = asyncio.Event()
         self._closed = False
+        self._exempt = 0  # queued replay frames, which the live limit does not count
         self._on_overflow = on_overflow
         self.limit = limit
         self._task = asyncio.get_running_loop().create_task(self._drain())
@@ -47,13 +50,23 @@ class SocketWriter:
     def push(self, frame: str) -> None:
         if self._closed:
             return
-        if len(self._queue) >= self.limit:
+        if len(self._queue) - self._exempt >= self.limit:
             self._closed = True
             self._queue.clear()
             self._on_overflow()
             return
         self._queue.append(frame)
         self._wakeup.set()
+
+    def push_replay(self, frames: list[str]) -> None:
+        """Queue a recovery replay: bounded by MAX_REPLAY_MESSAGES, not by the live limit.
+
+        Counting it against the live limit would close a recovering socket again and again.
+        """
+        if not self._closed and frames:
+            self._queue.extend(frames)
+            self._exempt += len(frames)
+            self._wakeup.set()
 
     def push_close(self, code: int) -> None:
         """Close after the frames already queued (an error saying why, typically)."""
@@ -67,6 +80,8 @@ class SocketWriter:
             while True:
                 while queue:
                     item = queue.popleft()
+                    if self._exempt:
+                        self._exempt -= 1
                     if isinstance(item, str):
                         await send({"type": "websocket.send", "text": item})
                         continue
