@@ -302,3 +302,23 @@ async def test_a_replay_longer_than_the_live_queue_limit_is_not_cut(
     )
     assert reply["data"]["result"]["replayed"] == {"routes": 8}
     await again.close()
+
+
+async def test_relay_command_publishes_pending_messages(
+    viewer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    socket = await open_socket(viewer)
+    await socket.request("subscribe", {"topics": ["routes"]})
+    monkeypatch.setattr(bus, "publish_outbox_message", lambda message, epoch: False)
+    await create("by-command")
+    monkeypatch.undo()
+    out = StringIO()
+    await sync_to_async(call_command)("tigateway_relay", "--once", "--grace", "0", stdout=out)
+    assert "published 1; 0 still unpublished" in out.getvalue()
+    assert (await socket.receive_topic())["data"]["route"]["id"] == "by-command"
+    await socket.close()
+

@@ -1,0 +1,44 @@
+"""Publish overdue outbox messages and prune history, outside the web workers.
+
+Every worker already runs a relay; this command is for deployments where changes are made by
+processes without sockets (cron jobs, Celery workers) and no web worker might be running, and
+for operators who want to flush pending messages by hand (``--once``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from tigateway_channels import relay
+from tigateway_channels.conf import tigw_settings
+
+
+class Command(BaseCommand):
+    help = "Publish committed topic messages that were not published, and prune history."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--once", action="store_true", help="One round, then exit.")
+        parser.add_argument(
+            "--grace", type=float, default=None,
+            help="Seconds a message may stay unpublished first (default RELAY_GRACE_SECONDS).",
+        )
+
+    def handle(self, *args: Any, once: bool, grace: float | None, **options: Any) -> None:
+        rounds = 0
+        while True:
+            published = relay.publish_pending(grace_seconds=grace)
+            if rounds % 60 == 0:
+                pruned = relay.prune_history()
+                if pruned:
+                    self.stdout.write(f"pruned {pruned} message(s) from history")
+            if published or once:
+                self.stdout.write(
+                    f"published {published}; {relay.pending_count()} still unpublished"
+                )
+            if once:
+                return
+            rounds += 1
+            time.sleep(tigw_settings.RELAY_INTERVAL_SECONDS)
