@@ -179,7 +179,7 @@ async def test_relay_publishes_a_committed_message_whose_publisher_died(
     assert await socket.nothing_more(0.4)
     monkeypatch.undo()
     assert await OutboxMessage.objects.filter(published_at__isnull=True).acount() == 1
-    published = await sync_to_async(relay.publish_pending)(grace_seconds=0)
+    published = await relay.publish_pending_async(get_hub().layer, grace_seconds=0)
     assert published == 1
     message = await socket.receive_topic()
     assert message["data"]["route"]["id"] == "orphan"

@@ -45,10 +45,10 @@ async def probe_layer(hub: Hub) -> float:
     hub.probes[probe_id] = future
     started = time.perf_counter()
     try:
-        await asyncio.wait_for(
-            hub.layer.send(hub.channel, {"type": "tigw.probe", "probe": probe_id}), PROBE_TIMEOUT
-        )
-        await asyncio.wait_for(future, PROBE_TIMEOUT)
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
+        async with asyncio.timeout(PROBE_TIMEOUT):
+            await hub.layer.send(hub.channel, {"type": "tigw.probe", "probe": probe_id})
+            await future
     finally:
         hub.probes.pop(probe_id, None)
     return round((time.perf_counter() - started) * 1000, 2)
@@ -61,7 +61,8 @@ def _layer_component_name(hub: Hub) -> str:
 async def check(hub: Hub) -> dict[str, Any]:
     components: dict[str, Any] = {}
     try:
-        details = await asyncio.wait_for(database_sync_to_async(_database_details)(), 5)
+        async with asyncio.timeout(5):
+            details = await database_sync_to_async(_database_details)()
         components["database"] = {
             "status": "UP",
             "details": {
@@ -170,7 +171,7 @@ def layer_state_changed(hub: Hub, up: bool, reason: str) -> None:
                 from tigateway_channels import relay
 
                 await hub.rejoin()
-                await database_sync_to_async(relay.publish_pending)(grace_seconds=0)
+                await relay.publish_pending_async(hub.layer, grace_seconds=0)
         except Exception:
             logger.warning("Recording the %s event failed", event, exc_info=True)
 

@@ -252,7 +252,7 @@ class Hub:
             await asyncio.sleep(tigw_settings.RELAY_INTERVAL_SECONDS)
             rounds += 1
             try:
-                await database_sync_to_async(relay.publish_pending)()
+                await relay.publish_pending_async(self.layer)
                 if rounds % 60 == 0:
                     await database_sync_to_async(relay.prune_history)()
             except Exception:

@@ -10,8 +10,6 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from channels.db import database_sync_to_async
-
 from tigateway_channels import relay
 from tigateway_channels.bus import group_name
 from tigateway_channels.conf import tigw_settings
@@ -100,9 +98,8 @@ async def shutdown(hub: Hub, signum: int, frame: Any, previous: Any) -> None:
             state.writer.push_close(CloseCode.SERVER_SHUTTING_DOWN)
         grace = tigw_settings.SHUTDOWN_GRACE_SECONDS
         try:
-            await asyncio.wait_for(
-                database_sync_to_async(relay.publish_pending)(grace_seconds=0), grace
-            )
+            async with asyncio.timeout(grace):
+                await relay.publish_pending_async(hub.layer, grace_seconds=0)
         except Exception:
             logger.warning("Publishing pending messages at shutdown failed", exc_info=True)
         deadline = time.monotonic() + grace
