@@ -137,6 +137,8 @@ def start_worker(server: str, env: dict[str, str], log_dir: Path, port: int = 0)
             str(port),
             "--log-level",
             "warning",
+            "--timeout-graceful-shutdown",
+            "5",
             "example_project.asgi:application",
         ]
     else:

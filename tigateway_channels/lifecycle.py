@@ -33,6 +33,7 @@ def start_background_tasks(hub: Hub) -> list[asyncio.Task[Any]]:
         loop.create_task(heartbeat_forever(hub), name="tigateway-heartbeat"),
         loop.create_task(health.watch_forever(hub), name="tigateway-health"),
     ]
+    logger.debug("Hub started (graceful shutdown: %s)", tigw_settings.GRACEFUL_SHUTDOWN)
     if tigw_settings.GRACEFUL_SHUTDOWN:
         install_shutdown_handlers(hub)
     return tasks
@@ -73,6 +74,7 @@ async def heartbeat_forever(hub: Hub) -> None:
 def install_shutdown_handlers(hub: Hub) -> None:
     """Chain our SIGTERM/SIGINT handling in front of the server's (uvicorn, daphne/Twisted)."""
     if threading.current_thread() is not threading.main_thread():
+        logger.debug("Not the main thread: the server handles signals alone")
         return
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -87,6 +89,7 @@ def install_shutdown_handlers(hub: Hub) -> None:
 
         on_signal.tigateway = True  # type: ignore[attr-defined]
         signal.signal(signum, on_signal)
+        logger.debug("Graceful shutdown on signal %d, then %r", signum, previous)
 
 
 async def shutdown(hub: Hub, signum: int, frame: Any, previous: Any) -> None:

@@ -16,6 +16,8 @@ logger = logging.getLogger(__name__)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
+CLOSE_REASONS = {1001: "going away: server shutting down"}
+
 
 class SocketWriter:
     """A socket's bounded outgoing queue, drained by one task, so no socket waits on another.
@@ -26,7 +28,14 @@ class SocketWriter:
     """
 
     __slots__ = (
-        "_closed", "_exempt", "_on_overflow", "_queue", "_send", "_task", "_wakeup", "limit"
+        "_closed",
+        "_exempt",
+        "_on_overflow",
+        "_queue",
+        "_send",
+        "_task",
+        "_wakeup",
+        "limit",
     )
 
     def __init__(self, send: Send, limit: int, on_overflow: Callable[[], None]) -> None:
@@ -71,7 +80,8 @@ class SocketWriter:
     def push_close(self, code: int) -> None:
         """Close after the frames already queued (an error saying why, typically)."""
         if not self._closed:
-            self._queue.append({"type": "websocket.close", "code": code})
+            # int(): daphne (autobahn) rejects an IntEnum close code.
+            self._queue.append({"type": "websocket.close", "code": int(code)})
             self._wakeup.set()
 
     async def _drain(self) -> None:
@@ -87,7 +97,7 @@ class SocketWriter:
                         continue
                     self._closed = True
                     queue.clear()
-                    await send(item)
+                    await self._send_close(item)
                     return
                 wakeup.clear()
                 await wakeup.wait()
@@ -97,6 +107,22 @@ class SocketWriter:
             logger.debug("socket send failed", exc_info=True)
             self._closed = True
             queue.clear()
+
+    async def _send_close(self, message: dict[str, Any]) -> None:
+        try:
+            await self._send(message)
+        except Exception:
+            if message.get("code") in (1000, None) or 3000 <= message["code"] <= 4999:
+                raise
+            # daphne (autobahn) lets applications close only with 1000 or 3000-4999; 1001
+            # becomes 1000 with the meaning in the reason.
+            await self._send(
+                {
+                    "type": "websocket.close",
+                    "code": 1000,
+                    "reason": CLOSE_REASONS.get(message["code"], ""),
+                }
+            )
 
     async def drained(self, timeout: float) -> None:
         """Wait until the queue is empty or the writer has finished."""

@@ -22,7 +22,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--once", action="store_true", help="One round, then exit.")
         parser.add_argument(
-            "--grace", type=float, default=None,
+            "--grace",
+            type=float,
+            default=None,
             help="Seconds a message may stay unpublished first (default RELAY_GRACE_SECONDS).",
         )
 
