@@ -77,7 +77,13 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 id="tigateway_channels.E011",
             )
         )
-    for key in ("MAX_MESSAGE_BYTES", "CLIENT_RATE_BURST", "FLOOD_CLOSE_AFTER", "SEND_QUEUE_LIMIT"):
+    for key in (
+        "MAX_MESSAGE_BYTES",
+        "CLIENT_RATE_BURST",
+        "FLOOD_CLOSE_AFTER",
+        "SEND_QUEUE_LIMIT",
+        "CONFIG_REVISIONS_KEPT",
+    ):
         value = user.get(key, DEFAULTS[key])
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             errors.append(
@@ -97,6 +103,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 id="tigateway_channels.E013",
             )
         )
+    errors += _config_type_errors()
     if "channels" not in " ".join(settings.INSTALLED_APPS) and not getattr(
         settings, "ASGI_APPLICATION", None
     ):
@@ -108,3 +115,18 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             )
         )
     return errors
+
+
+def _config_type_errors() -> list[Any]:
+    from tigateway_channels.services.config_types import config_type_problems
+
+    return [
+        Error(
+            problem,
+            hint='e.g. {"rate_limits": {"schema": {"type": "object"}}} or '
+            '{"rate_limits": {"validator": "myapp.configs.check_rate_limits"}} '
+            "(docs/configs.md).",
+            id="tigateway_channels.E014",
+        )
+        for problem in config_type_problems()
+    ]

@@ -62,6 +62,12 @@ DEFAULTS: dict[str, Any] = {
     "GRACEFUL_SHUTDOWN": True,
     # On SIGTERM: how long to wait for close frames and pending publishes before exiting.
     "SHUTDOWN_GRACE_SECONDS": 3.0,
+    # Revisions kept per gateway config; older ones are pruned, except the latest and any
+    # revision a kept rollback still refers to.
+    "CONFIG_REVISIONS_KEPT": 100,
+    # Project config types beside the built-in route_config, by name: {"schema": <JSON Schema>}
+    # or {"validator": "dotted.path.to.callable"} (docs/configs.md).
+    "CONFIG_TYPES": {},
 }
 
 

@@ -1,7 +1,8 @@
-"""The admin's Route form: parses the inputs, then lets the route service judge them.
+"""The admin's Route and GatewayConfig forms: parse the inputs, then let the services judge.
 
-No route rule lives here: ``clean()`` calls ``clean_route_data`` and puts each problem on the
-field it is about, so the admin shows exactly the errors the REST and WebSocket APIs return.
+No route or config rule lives here: ``clean()`` calls ``clean_route_data`` or
+``validate_config`` and puts each problem on the field it is about, so the admin shows exactly
+the errors the REST and WebSocket APIs return.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from tigateway_channels.models import Route
+from tigateway_channels.models import GatewayConfig, Route
 from tigateway_channels.protocol.errors import GatewayError
+from tigateway_channels.services.config_types import config_types
+from tigateway_channels.services.configs import validate_config
 from tigateway_channels.services.errors import issues_by_field
 from tigateway_channels.services.routes import UPDATABLE_FIELDS, WRITABLE_FIELDS, clean_route_data
 
@@ -128,3 +131,95 @@ class RouteAdminForm(forms.ModelForm):
         if self.adding:
             return dict(self.route_data)
         return {name: value for name, value in self.route_data.items() if name in self.changed_data}
+
+
+DOCUMENT_HELP = _(
+    'The config document, a JSON object. A route_config holds "routes" (each a route as in '
+    'the Route form; omitted fields take the route defaults) and "globalFilters". Example: '
+    '{"routes": [{"id": "users", "uri": "http://users:8080", "predicates": '
+    '["Path=/api/users/**"]}], "globalFilters": ["AddRequestHeader=X-Gateway,tigateway"]}'
+)
+ADOPT_HELP = _(
+    "route_config only: let this config take over listed routes that already exist and belong "
+    "to no config. A route owned by another config is never taken over."
+)
+# Where a config problem is shown: the key fields by name, everything else on the document.
+FORM_FIELD_BY_ISSUE = {"configType": "config_type", "configId": "config_id"}
+
+
+class GatewayConfigAdminForm(forms.ModelForm):
+    """Parses the JSON; the config service judges it, and every problem shows with its path."""
+
+    expected_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    adopt_routes = forms.BooleanField(
+        required=False, label=_("Adopt unowned routes"), help_text=ADOPT_HELP
+    )
+
+    class Meta:
+        model = GatewayConfig
+        fields = ("config_type", "config_id", "document")
+        field_classes = {"document": RouteJSONField}
+        help_texts = {"document": DOCUMENT_HELP}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "config_type" in self.fields:
+            names = list(config_types())
+            self.fields["config_type"] = forms.ChoiceField(
+                choices=[(name, name) for name in names], initial=names[0]
+            )
+        if "document" in self.fields:
+            self.fields["document"].show_hidden_initial = False
+        if not self.instance._state.adding:
+            self.fields["expected_version"].initial = self.instance.version
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        config_type = cleaned.get("config_type", self.instance.config_type)
+        config_id = cleaned.get("config_id", self.instance.config_id)
+        if not config_type or not config_id or "document" in self.errors:
+            return cleaned
+        if cleaned.get("document") is None:
+            cleaned["document"] = {}
+        self._check_version(cleaned.get("expected_version"))
+        try:
+            validate_config(
+                config_type,
+                config_id,
+                cleaned["document"],
+                adopt_routes=cleaned.get("adopt_routes", False),
+            )
+        except GatewayError as error:
+            for issue in error.details.get("errors") or [error.details]:
+                self._add_issue(issue, error.message)
+        return cleaned
+
+    def _add_issue(self, issue: dict[str, Any], message: str) -> None:
+        path = str(issue.get("field", ""))
+        reason = str(issue.get("reason", message))
+        field = FORM_FIELD_BY_ISSUE.get(path, "document")
+        if field not in self.fields:
+            self.add_error(None, reason)
+        elif field == "document" and path not in ("", "config"):
+            self.add_error(field, f"{path}: {reason}")
+        else:
+            self.add_error(field, reason)
+
+    def _check_version(self, expected: int | None) -> None:
+        if self.instance._state.adding or expected is None:
+            return
+        current = (
+            GatewayConfig.objects.filter(pk=self.instance.pk)
+            .values_list("version", flat=True)
+            .first()
+        )
+        if current is not None and current != expected:
+            self.add_error(
+                None,
+                _(
+                    "Someone else changed this config while you were editing it (it is now at "
+                    "version %(current)d, you started from %(expected)d). Reload the page to see "
+                    "their change, then make yours again."
+                )
+                % {"current": current, "expected": expected},
+            )

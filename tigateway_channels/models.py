@@ -39,6 +39,18 @@ class Route(models.Model):
     version = models.PositiveBigIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The route_config that lists this route, if any. PROTECT: a config is deleted through the
+    # config service, which deletes its routes one by one (each pushed) before the config, so
+    # a route never loses its owner silently and never disappears unannounced.
+    owner_config = models.ForeignKey(
+        "GatewayConfig",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="owned_routes",
+        editable=False,
+        help_text=_("The route_config that manages this route; empty for a standalone route."),
+    )
 
     class Meta:
         ordering = ["order", "id"]
@@ -67,6 +79,114 @@ class Route(models.Model):
             "version": self.version,
             "createdAt": utc_timestamp(self.created_at),
             "updatedAt": utc_timestamp(self.updated_at),
+        }
+
+
+class GatewayConfig(models.Model):
+    """A JSON document of one config type (``route_config`` or a registered type), versioned.
+
+    Written through ``services.configs`` only: it validates, applies and records the change;
+    ``config_signals`` keeps a revision of every saved version and pushes it.
+    """
+
+    config_type = models.CharField(max_length=100, db_index=True)
+    config_id = models.CharField(max_length=200, validators=[validate_slug])
+    document = models.JSONField(default=dict, blank=True)
+    version = models.PositiveBigIntegerField(default=1, editable=False)
+    updated_by = models.CharField(max_length=150, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["config_type", "config_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["config_type", "config_id"], name="tigw_config_key")
+        ]
+        permissions = [("rollback_gatewayconfig", "Can roll back gateway config")]
+        verbose_name = _("gateway config")
+        verbose_name_plural = _("gateway configs")
+
+    def __str__(self) -> str:
+        return f"{self.config_type}/{self.config_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # As for routes: every saved change is a new version, whoever made it.
+        if not self._state.adding:
+            self.version += 1
+        super().save(*args, **kwargs)
+
+    def to_message(self) -> dict[str, Any]:
+        """The config as ``config_get`` replies and ``config_update`` notifications carry it."""
+        return {
+            "configType": self.config_type,
+            "id": self.config_id,
+            "version": self.version,
+            "createdAt": utc_timestamp(self.created_at),
+            "updatedAt": utc_timestamp(self.updated_at),
+            "updatedBy": self.updated_by or None,
+            "config": self.document,
+        }
+
+
+class ChangeSource(models.TextChoices):
+    ADMIN = "admin", _("Admin")
+    REST = "rest", _("REST API")
+    WEBSOCKET = "websocket", _("WebSocket API")
+    SHELL = "shell", _("Shell or code")
+
+
+class GatewayConfigRevision(models.Model):
+    """One saved version of a config: the full document, who, when, from where and what."""
+
+    config = models.ForeignKey(GatewayConfig, on_delete=models.CASCADE, related_name="revisions")
+    version = models.PositiveBigIntegerField()
+    document = models.JSONField(default=dict)
+    action = models.CharField(max_length=16)
+    author = models.CharField(max_length=150, blank=True)
+    source = models.CharField(
+        max_length=16, choices=ChangeSource.choices, default=ChangeSource.SHELL
+    )
+    summary = models.CharField(max_length=500, blank=True)
+    # The revision a rollback restored; pruning keeps a revision while one still points at it.
+    restored_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="restored_by"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["config", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["config", "version"], name="tigw_config_revision")
+        ]
+        verbose_name = _("gateway config revision")
+        verbose_name_plural = _("gateway config revisions")
+
+    def __str__(self) -> str:
+        return f"{self.config} v{self.version}"
+
+    def to_message(self) -> dict[str, Any]:
+        """The config as it was at this revision, in the shape of ``GatewayConfig.to_message``."""
+        config = self.config
+        return {
+            "configType": config.config_type,
+            "id": config.config_id,
+            "version": self.version,
+            "createdAt": utc_timestamp(config.created_at),
+            "updatedAt": utc_timestamp(self.created_at),
+            "updatedBy": self.author or None,
+            "config": self.document,
+        }
+
+    def to_summary(self) -> dict[str, Any]:
+        """The revision listing entry (no document)."""
+        return {
+            "version": self.version,
+            "action": self.action,
+            "author": self.author or None,
+            "source": self.source,
+            "summary": self.summary,
+            "createdAt": utc_timestamp(self.created_at),
+            "restoredFrom": self.restored_from.version if self.restored_from else None,
         }
 
 

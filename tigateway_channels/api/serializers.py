@@ -86,3 +86,52 @@ class RouteSerializer(serializers.Serializer):
         if errors:
             raise serializers.ValidationError(errors, code="INVALID_ROUTE_CONFIG")
         return cleaned
+
+
+class ConfigWriteSerializer(serializers.Serializer):
+    """The body of a config create (POST) or replace (PUT): HTTP shape only.
+
+    What a valid document is belongs to the config service. The body may be a config as GET
+    returned it: ``createdAt``, ``updatedAt`` and ``updatedBy`` are ignored, and ``version``
+    is the version you last saw (optimistic locking).
+    """
+
+    configType = serializers.CharField(
+        required=False, max_length=100, help_text="Required on POST, e.g. route_config."
+    )
+    id = serializers.CharField(required=False, max_length=200, help_text="Required on POST.")
+    config = serializers.JSONField(help_text='The document, e.g. {"routes": [...]}.')
+    version = serializers.IntegerField(
+        required=False, min_value=0, help_text="The version you last saw; 0: must not exist yet."
+    )
+    adoptRoutes = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="route_config: take over listed routes that exist and belong to no config.",
+    )
+
+    def __init__(self, *args: Any, key: tuple[str, str] | None = None, **kwargs: Any) -> None:
+        """``key`` is the (configType, id) of the URL on PUT; without it the body names it."""
+        super().__init__(*args, **kwargs)
+        self.key = key
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        errors: dict[str, list[str]] = {}
+        names = ("configType", "id")
+        from_url = dict(zip(names, self.key, strict=True)) if self.key else {}
+        for name in names:
+            given = attrs.get(name)
+            if not from_url and not given:
+                errors[name] = [f"{name} is required"]
+            elif from_url and given not in (None, from_url[name]):
+                errors[name] = [f"{name} is given by the URL and cannot change"]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class ConfigRollbackSerializer(serializers.Serializer):
+    toVersion = serializers.IntegerField(min_value=1, help_text="The kept version to restore.")
+    version = serializers.IntegerField(
+        required=False, min_value=1, help_text="The version you last saw (optimistic locking)."
+    )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from tigateway_channels.api.config_views import ConfigViewSet
 from tigateway_channels.api.views import RouteViewSet
 
 app_name = "tigateway"
@@ -12,4 +14,30 @@ app_name = "tigateway"
 router = SimpleRouter()
 router.register("routes", RouteViewSet, basename="route")
 
-urlpatterns = router.urls
+# Configs are addressed by two parts, <configType>/<configId>, so their URLs are spelled out.
+CONFIG = "configs/<str:config_type>/<str:config_id>/"
+config_urls = [
+    path("configs/", ConfigViewSet.as_view({"get": "list", "post": "create"}), name="config-list"),
+    path(
+        CONFIG,
+        ConfigViewSet.as_view({"get": "retrieve", "put": "update", "delete": "destroy"}),
+        name="config-detail",
+    ),
+    path(
+        CONFIG + "validate/",
+        ConfigViewSet.as_view({"post": "validate"}),
+        name="config-validate",
+    ),
+    path(
+        CONFIG + "revisions/",
+        ConfigViewSet.as_view({"get": "revisions"}),
+        name="config-revisions",
+    ),
+    path(
+        CONFIG + "rollback/",
+        ConfigViewSet.as_view({"post": "rollback"}),
+        name="config-rollback",
+    ),
+]
+
+urlpatterns = router.urls + config_urls

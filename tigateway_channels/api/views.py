@@ -22,9 +22,11 @@ from tigateway_channels.services.errors import issues_by_field
 HTTP_STATUS_BY_CODE = {
     ErrorCode.INVALID_MESSAGE_FORMAT: status.HTTP_400_BAD_REQUEST,
     ErrorCode.INVALID_ROUTE_CONFIG: status.HTTP_400_BAD_REQUEST,
+    ErrorCode.CONFIG_VALIDATION_ERROR: status.HTTP_400_BAD_REQUEST,
     ErrorCode.UNAUTHORIZED: status.HTTP_401_UNAUTHORIZED,
     ErrorCode.FORBIDDEN: status.HTTP_403_FORBIDDEN,
     ErrorCode.ROUTE_NOT_FOUND: status.HTTP_404_NOT_FOUND,
+    ErrorCode.CONFIG_NOT_FOUND: status.HTTP_404_NOT_FOUND,
     ErrorCode.ROUTE_ALREADY_EXISTS: status.HTTP_409_CONFLICT,
     ErrorCode.VERSION_CONFLICT: status.HTTP_409_CONFLICT,
     ErrorCode.RATE_LIMITED: status.HTTP_429_TOO_MANY_REQUESTS,
@@ -56,8 +58,8 @@ def expected_version(request: Request, body_version: Any = None) -> Any:
     if not (tag.isascii() and tag.isdigit()):
         raise GatewayError(
             ErrorCode.INVALID_MESSAGE_FORMAT,
-            "If-Match must carry a route version",
-            {"field": "If-Match", "value": header, "reason": 'must be a route version, e.g. "3"'},
+            "If-Match must carry a version",
+            {"field": "If-Match", "value": header, "reason": 'must be a version, e.g. "3"'},
         )
     if body_version is not None and body_version != int(tag):
         raise GatewayError(

@@ -1,0 +1,302 @@
+"""Config requests over the WebSocket API: get, update, rollback, delete, their permissions,
+and the config_update/route_update notifications every change pushes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from tests.ws import Socket, connect, token_for
+from tigateway_channels.models import Route
+from tigateway_channels.services import configs as config_service
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+CONFIG_PERMISSIONS = (
+    "view_gatewayconfig",
+    "add_gatewayconfig",
+    "change_gatewayconfig",
+    "delete_gatewayconfig",
+    "rollback_gatewayconfig",
+    "view_route",
+)
+CONFIG_KEYS = {"configType", "id", "version", "createdAt", "updatedAt", "updatedBy", "config"}
+
+
+def route(route_id: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": route_id,
+        "uri": f"http://{route_id}.internal:8080",
+        "predicates": [f"Path=/api/{route_id}/**"],
+        **fields,
+    }
+
+
+@pytest.fixture
+def config_admin(make_user: Callable[..., Any]) -> Any:
+    return make_user("config-admin", *CONFIG_PERMISSIONS)
+
+
+async def open_socket(user: Any, topics: list[str] | None = None) -> Socket:
+    socket, first = await connect(token=token_for(user))
+    assert first["type"] == "ack", first
+    if topics:
+        reply = await socket.request("subscribe", {"topics": topics})
+        assert reply["type"] == "ack", reply
+    return socket
+
+
+save = sync_to_async(config_service.save_config)
+
+
+def update(config_id: str, config: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"configType": "route_config", "configId": config_id, "config": config, **extra}
+
+
+async def topic_messages(socket: Socket, count: int) -> list[dict[str, Any]]:
+    return [await socket.receive_topic() for _ in range(count)]
+
+
+async def test_config_get_replies_with_the_config_in_an_ack(config_admin: Any) -> None:
+    await save("route_config", "users", {"routes": [route("users")]}, user=config_admin)
+    socket = await open_socket(config_admin)
+
+    reply = await socket.request("config_get", {"configType": "route_config", "configId": "users"})
+
+    assert reply["type"] == "ack"
+    assert reply["data"]["requestType"] == "config_get"
+    result = reply["data"]["result"]
+    assert set(result) == CONFIG_KEYS
+    assert result["id"] == "users" and result["version"] == 1
+    assert result["updatedBy"] == "config-admin"
+    assert result["config"] == {"routes": [route("users")]}
+    await socket.close()
+
+
+async def test_config_get_of_an_older_version_and_of_missing_ones(config_admin: Any) -> None:
+    await save("route_config", "users", {"routes": [route("users")]})
+    await save("route_config", "users", {"routes": []})
+    socket = await open_socket(config_admin)
+    key = {"configType": "route_config", "configId": "users"}
+
+    old = await socket.request("config_get", {**key, "version": 1})
+    gone = await socket.request("config_get", {**key, "version": 9})
+    missing = await socket.request("config_get", {**key, "configId": "nope"})
+
+    assert old["data"]["result"]["version"] == 1
+    assert old["data"]["result"]["config"] == {"routes": [route("users")]}
+    assert gone["data"]["code"] == "CONFIG_NOT_FOUND"
+    assert gone["data"]["details"]["version"] == 9
+    assert missing["data"]["code"] == "CONFIG_NOT_FOUND"
+    assert missing["data"]["details"] == {"configType": "route_config", "configId": "nope"}
+    await socket.close()
+
+
+async def test_config_update_creates_updates_and_pushes_configs_and_routes(
+    config_admin: Any,
+) -> None:
+    listener = await open_socket(config_admin, ["config", "routes"])
+    socket = await open_socket(config_admin)
+
+    created = await socket.request("config_update", update("users", {"routes": [route("a")]}))
+    updated = await socket.request(
+        "config_update", update("users", {"routes": [route("b")]}, version=1)
+    )
+
+    assert created["type"] == "ack" and created["data"]["result"]["version"] == 1
+    assert updated["data"]["result"]["version"] == 2
+    messages = await topic_messages(listener, 5)
+    configs = [m for m in messages if m["type"] == "config_update"]
+    routes = [m for m in messages if m["type"] == "route_update"]
+    assert [m["data"]["action"] for m in configs] == ["created", "updated"]
+    assert configs[1]["data"]["configType"] == "route_config"
+    assert set(configs[1]["data"]["config"]) == CONFIG_KEYS
+    assert configs[1]["data"]["config"]["config"] == {"routes": [route("b")]}
+    assert [(m["data"]["action"], m["data"]["route"]["id"]) for m in routes] == [
+        ("created", "a"),
+        ("deleted", "a"),
+        ("created", "b"),
+    ]
+    await listener.close()
+    await socket.close()
+
+
+async def test_config_update_reports_every_error_and_changes_nothing(config_admin: Any) -> None:
+    socket = await open_socket(config_admin)
+    routes = [route(f"r{i}") for i in range(10)]
+    routes[2]["predicates"] = ["Nope=/x"]
+    routes[6]["uri"] = "not a uri"
+
+    reply = await socket.request(
+        "config_update",
+        update("users", {"routes": routes, "globalFilters": ["StripPrefix=1", "Bogus=1"]}),
+    )
+
+    assert reply["type"] == "error"
+    assert reply["data"]["code"] == "CONFIG_VALIDATION_ERROR"
+    details = reply["data"]["details"]
+    assert details["field"] == "routes[2].predicates[0]"
+    assert [e["field"] for e in details["errors"]] == [
+        "routes[2].predicates[0]",
+        "routes[6].uri",
+        "globalFilters[1]",
+    ]
+    assert not await sync_to_async(Route.objects.exists)()
+    await socket.close()
+
+
+async def test_config_update_with_a_stale_version_is_a_version_conflict(
+    config_admin: Any,
+) -> None:
+    await save("route_config", "users", {"routes": []})
+    await save("route_config", "users", {"routes": [route("a")]})
+    socket = await open_socket(config_admin)
+
+    reply = await socket.request("config_update", update("users", {"routes": []}, version=1))
+
+    assert reply["data"]["code"] == "VERSION_CONFLICT"
+    assert reply["data"]["details"]["currentVersion"] == 2
+    await socket.close()
+
+
+async def test_rollback_restores_routes_and_pushes_route_and_config_updates(
+    config_admin: Any,
+) -> None:
+    await save("route_config", "users", {"routes": [route("users"), route("orders")]})
+    await save("route_config", "users", {"routes": [route("users", uri="http://v2.internal")]})
+    listener = await open_socket(config_admin, ["config", "routes"])
+    socket = await open_socket(config_admin)
+
+    reply = await socket.request(
+        "config_rollback",
+        {"configType": "route_config", "configId": "users", "toVersion": 1, "version": 2},
+    )
+
+    assert reply["type"] == "ack", reply
+    assert reply["data"]["result"]["version"] == 3
+    assert reply["data"]["result"]["config"]["routes"][1]["id"] == "orders"
+    messages = await topic_messages(listener, 3)
+    config_messages = [m for m in messages if m["type"] == "config_update"]
+    route_messages = {
+        m["data"]["route"]["id"]: m["data"] for m in messages if m["type"] == "route_update"
+    }
+    assert [m["data"]["action"] for m in config_messages] == ["rolled_back"]
+    assert config_messages[0]["data"]["config"]["version"] == 3
+    assert route_messages["users"]["action"] == "updated"
+    assert route_messages["users"]["route"]["uri"] == "http://users.internal:8080"
+    assert route_messages["orders"]["action"] == "created"
+    await listener.close()
+    await socket.close()
+
+
+async def test_config_delete_removes_the_config_and_its_routes(config_admin: Any) -> None:
+    await save("route_config", "users", {"routes": [route("users")]})
+    listener = await open_socket(config_admin, ["config", "routes"])
+    socket = await open_socket(config_admin)
+
+    reply = await socket.request(
+        "config_delete", {"configType": "route_config", "configId": "users", "version": 1}
+    )
+
+    assert reply["data"]["result"]["id"] == "users"
+    messages = await topic_messages(listener, 2)
+    assert {(m["type"], m["data"]["action"]) for m in messages} == {
+        ("route_update", "deleted"),
+        ("config_update", "deleted"),
+    }
+    assert not await sync_to_async(Route.objects.exists)()
+    await listener.close()
+    await socket.close()
+
+
+async def test_config_filters_select_by_type_and_id(config_admin: Any) -> None:
+    listener = await open_socket(config_admin)
+    reply = await listener.request(
+        "subscribe", {"topics": ["config"], "filters": {"config": {"configIds": ["wanted"]}}}
+    )
+    assert reply["type"] == "ack"
+
+    await save("route_config", "other", {"routes": []})
+    await save("route_config", "wanted", {"routes": []})
+
+    message = await listener.receive_topic()
+    assert message["data"]["config"]["id"] == "wanted"
+    assert await listener.nothing_more()
+    await listener.close()
+
+
+@pytest.mark.parametrize(
+    ("codenames", "request_type", "data", "permission"),
+    [
+        ((), "config_get", {}, "view_gatewayconfig"),
+        (("change_gatewayconfig",), "config_update", {"configId": "new"}, "add_gatewayconfig"),
+        (("add_gatewayconfig",), "config_update", {}, "change_gatewayconfig"),
+        (("change_gatewayconfig",), "config_rollback", {"toVersion": 1}, "rollback"),
+        (("change_gatewayconfig",), "config_delete", {}, "delete_gatewayconfig"),
+    ],
+    ids=["get", "create", "change", "rollback", "delete"],
+)
+async def test_each_request_needs_its_permission(
+    make_user: Callable[..., Any],
+    codenames: tuple[str, ...],
+    request_type: str,
+    data: dict[str, Any],
+    permission: str,
+) -> None:
+    await save("route_config", "users", {"routes": [route("users")]})
+    user = await sync_to_async(make_user)("limited", *codenames)
+    socket = await open_socket(user)
+    body = {"configType": "route_config", "configId": "users", "config": {"routes": []}, **data}
+
+    reply = await socket.request(request_type, body)
+
+    assert reply["data"]["code"] == "FORBIDDEN", reply
+    assert permission in reply["data"]["details"]["permission"]
+    assert await sync_to_async(Route.objects.filter(pk="users").exists)()
+    await socket.close()
+
+
+async def test_subscribing_to_config_needs_view_permission(
+    make_user: Callable[..., Any],
+) -> None:
+    user = await sync_to_async(make_user)("routes-only", "view_route")
+    socket = await open_socket(user)
+
+    reply = await socket.request("subscribe", {"topics": ["config"]})
+
+    assert reply["data"]["code"] == "FORBIDDEN"
+    await socket.close()
+
+
+async def test_anonymous_sockets_may_read_configs_but_never_write(settings: Any) -> None:
+    settings.TIGATEWAY_CHANNELS = {"ALLOW_ANONYMOUS_READ": True}
+    await save("route_config", "users", {"routes": []})
+    socket, first = await connect()
+    assert first["data"]["result"]["auth"] == "anonymous"
+
+    got = await socket.request("config_get", {"configType": "route_config", "configId": "users"})
+    write = await socket.request("config_update", update("users", {"routes": [route("x")]}))
+
+    assert got["type"] == "ack"
+    assert write["data"]["code"] == "UNAUTHORIZED"
+    await socket.close()
+
+
+async def test_malformed_config_requests_are_invalid_message_format(config_admin: Any) -> None:
+    socket = await open_socket(config_admin)
+
+    no_id = await socket.request("config_get", {"configType": "route_config"})
+    not_object = await socket.request(
+        "config_update", {"configType": "route_config", "configId": "x", "config": [1]}
+    )
+    unknown_type = await socket.request("config_update", update("x", {}, configType="nope"))
+
+    assert no_id["data"]["code"] == "INVALID_MESSAGE_FORMAT"
+    assert no_id["data"]["details"]["field"] == "data.configId"
+    assert not_object["data"]["details"]["field"] == "data.config"
+    assert unknown_type["data"]["code"] == "CONFIG_VALIDATION_ERROR"
+    assert unknown_type["data"]["details"]["field"] == "configType"
+    await socket.close()

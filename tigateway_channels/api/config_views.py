@@ -1,0 +1,225 @@
+"""The REST API of gateway configs: an HTTP adapter over the config service.
+
+A config is addressed by its type and id: ``/api/tigateway/configs/<configType>/<configId>/``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import exceptions, status, viewsets
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework_simplejwt.authentication import JWTAuthentication
+
+from tigateway_channels.api.serializers import ConfigRollbackSerializer, ConfigWriteSerializer
+from tigateway_channels.api.views import expected_version, gateway_error_response
+from tigateway_channels.handlers.permissions import require_permission
+from tigateway_channels.models import ChangeSource, GatewayConfig
+from tigateway_channels.protocol.errors import ErrorCode, GatewayError
+from tigateway_channels.services import configs as config_service
+
+VIEW = "tigateway_channels.view_gatewayconfig"
+ADD = "tigateway_channels.add_gatewayconfig"
+CHANGE = "tigateway_channels.change_gatewayconfig"
+DELETE = "tigateway_channels.delete_gatewayconfig"
+ROLLBACK = "tigateway_channels.rollback_gatewayconfig"
+
+CODE_BY_HTTP_STATUS = {
+    status.HTTP_401_UNAUTHORIZED: ErrorCode.UNAUTHORIZED,
+    status.HTTP_403_FORBIDDEN: ErrorCode.FORBIDDEN,
+    status.HTTP_404_NOT_FOUND: ErrorCode.CONFIG_NOT_FOUND,
+    status.HTTP_429_TOO_MANY_REQUESTS: ErrorCode.RATE_LIMITED,
+}
+
+
+class ConfigPermissions(BasePermission):
+    """Django permissions on GatewayConfig, by action.
+
+    PUT creates or changes, which only the locked row can tell: here it needs one of add or
+    change, and the service then checks the one that applies.
+    """
+
+    required = {
+        "list": (VIEW,),
+        "retrieve": (VIEW,),
+        "revisions": (VIEW,),
+        "validate": (VIEW,),
+        "create": (ADD,),
+        "destroy": (DELETE,),
+        "rollback": (ROLLBACK,),
+    }
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if not user or not user.is_authenticated:
+            return False
+        if view.action == "update":
+            return user.has_perm(ADD) or user.has_perm(CHANGE)
+        needed = self.required.get(view.action)
+        return needed is not None and user.has_perms(needed)
+
+
+def config_response(
+    config: dict[str, Any], http_status: int = status.HTTP_200_OK, **headers: str
+) -> Response:
+    return Response(
+        config, status=http_status, headers={"ETag": f'"{config["version"]}"', **headers}
+    )
+
+
+def _authorize_write(user: Any) -> config_service.Authorize:
+    def authorize(creating: bool) -> None:
+        if creating:
+            require_permission(user, ADD, "create gateway configs")
+        else:
+            require_permission(user, CHANGE, "change gateway configs")
+
+    return authorize
+
+
+class ConfigViewSet(viewsets.GenericViewSet):
+    """Gateway configs: list, retrieve, create (POST), create or replace (PUT), delete,
+    validate (dry run), revisions and rollback.
+
+    - ``GET configs/?configType=route_config``: every config (of that type), as the WebSocket
+      API sends them: ``{"configType", "id", "version", "createdAt", "updatedAt",
+      "updatedBy", "config"}``.
+    - ``POST configs/`` ``{"configType", "id", "config", "adoptRoutes"?}``: create; 409
+      ``VERSION_CONFLICT`` if it exists.
+    - ``GET configs/<type>/<id>/`` (``?version=N`` for a kept older version), with
+      ``ETag: "<version>"``.
+    - ``PUT configs/<type>/<id>/`` ``{"config", "version"?, "adoptRoutes"?}``: create (201)
+      or replace (200) the document; expected version from ``If-Match`` or ``version``.
+    - ``DELETE configs/<type>/<id>/``: delete it (and, for a route_config, its routes).
+    - ``POST configs/<type>/<id>/validate/`` ``{"config", "adoptRoutes"?}``: the full
+      validation of a PUT, changing nothing: 200 ``{"valid": true}`` or the 400 error.
+    - ``GET configs/<type>/<id>/revisions/``: the kept revisions, newest first.
+    - ``POST configs/<type>/<id>/rollback/`` ``{"toVersion", "version"?}``: a new version
+      with that revision's document.
+
+    Errors have the routes API's shape, ``{"code", "message", "errors"?, "details"?}``: 400
+    ``CONFIG_VALIDATION_ERROR`` (``errors`` by top-level field, each problem prefixed with its
+    path, e.g. ``{"routes": ["routes[2].predicates[0]: ..."]}``; ``details.errors`` lists
+    them all), 401, 403, 404 ``CONFIG_NOT_FOUND``, 409 ``VERSION_CONFLICT``.
+    """
+
+    authentication_classes = [JWTAuthentication, SessionAuthentication]
+    permission_classes = [ConfigPermissions]
+    parser_classes = [JSONParser]
+    serializer_class = ConfigWriteSerializer
+    queryset = GatewayConfig.objects.all()
+
+    def list(self, request: Request) -> Response:
+        config_type = request.query_params.get("configType") or None
+        return Response(config_service.config_snapshot(config_type))
+
+    def retrieve(self, request: Request, config_type: str, config_id: str) -> Response:
+        version = request.query_params.get("version")
+        if version is not None:
+            version = self._integer_param("version", version)
+        return config_response(config_service.get_config(config_type, config_id, version))
+
+    def create(self, request: Request) -> Response:
+        serializer = ConfigWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        body = serializer.validated_data
+        config = config_service.save_config(
+            body["configType"],
+            body["id"],
+            body["config"],
+            expected_version=0,
+            user=request.user,
+            source=ChangeSource.REST,
+            adopt_routes=body["adoptRoutes"],
+        ).to_message()
+        location = reverse(
+            "tigateway:config-detail", args=[config["configType"], config["id"]], request=request
+        )
+        return config_response(config, status.HTTP_201_CREATED, Location=location)
+
+    def update(self, request: Request, config_type: str, config_id: str) -> Response:
+        serializer = ConfigWriteSerializer(data=request.data, key=(config_type, config_id))
+        serializer.is_valid(raise_exception=True)
+        body = serializer.validated_data
+        created: list[bool] = []
+        authorize = _authorize_write(request.user)
+
+        def authorize_and_note(creating: bool) -> None:
+            authorize(creating)
+            created.append(creating)
+
+        config = config_service.save_config(
+            config_type,
+            config_id,
+            body["config"],
+            expected_version=expected_version(request, body.get("version")),
+            user=request.user,
+            source=ChangeSource.REST,
+            adopt_routes=body["adoptRoutes"],
+            authorize=authorize_and_note,
+        ).to_message()
+        http_status = status.HTTP_201_CREATED if created == [True] else status.HTTP_200_OK
+        return config_response(config, http_status)
+
+    def destroy(self, request: Request, config_type: str, config_id: str) -> Response:
+        config_service.delete_config(
+            config_type, config_id, expected_version=expected_version(request)
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def validate(self, request: Request, config_type: str, config_id: str) -> Response:
+        serializer = ConfigWriteSerializer(data=request.data, key=(config_type, config_id))
+        serializer.is_valid(raise_exception=True)
+        body = serializer.validated_data
+        config_service.validate_config(
+            config_type, config_id, body["config"], adopt_routes=body["adoptRoutes"]
+        )
+        return Response({"valid": True})
+
+    def revisions(self, request: Request, config_type: str, config_id: str) -> Response:
+        return Response(config_service.list_revisions(config_type, config_id))
+
+    def rollback(self, request: Request, config_type: str, config_id: str) -> Response:
+        serializer = ConfigRollbackSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        body = serializer.validated_data
+        config = config_service.rollback_config(
+            config_type,
+            config_id,
+            body["toVersion"],
+            expected_version=expected_version(request, body.get("version")),
+            user=request.user,
+            source=ChangeSource.REST,
+        )
+        return config_response(config.to_message())
+
+    @staticmethod
+    def _integer_param(name: str, value: str) -> int:
+        if not (value.isascii() and value.isdigit()):
+            raise GatewayError(
+                ErrorCode.INVALID_MESSAGE_FORMAT,
+                f"{name} must be an integer",
+                {"field": name, "value": value, "reason": "must be an integer"},
+            )
+        return int(value)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        """Answer every failure in the one error shape of the class docstring."""
+        if isinstance(exc, GatewayError):
+            return gateway_error_response(exc)
+        response = super().handle_exception(exc)
+        if isinstance(exc, exceptions.ValidationError):
+            response.data = {
+                "code": str(ErrorCode.CONFIG_VALIDATION_ERROR),
+                "message": "Config request is invalid",
+                "errors": response.data,
+            }
+        elif isinstance(response.data, dict) and "detail" in response.data:
+            code = CODE_BY_HTTP_STATUS.get(response.status_code, ErrorCode.INVALID_MESSAGE_FORMAT)
+            response.data = {"code": str(code), "message": str(response.data["detail"])}
+        return response

@@ -1,0 +1,300 @@
+"""Gateway config rules: validate, save (create or update), roll back, delete, read.
+
+Every writer (admin, REST, WebSocket, a shell) calls these. A change runs in one transaction
+with the config row locked (``select_for_update``), so two updates expecting the same
+version cannot both win. The config type validates the whole document and reports every
+problem at once; only then does anything change. The model's signals (``config_signals``)
+record the revision and push the ``config_update``; routes a ``route_config`` changes are
+saved through ``Route.save``/``delete`` and pushed by the route signals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_slug
+from django.db import IntegrityError, transaction
+
+from tigateway_channels.history import sequence_row
+from tigateway_channels.models import ChangeSource, GatewayConfig, TopicSequence
+from tigateway_channels.protocol.errors import ErrorCode, GatewayError
+from tigateway_channels.services.config_history import ConfigChange
+from tigateway_channels.services.config_types import (
+    DOCUMENT_FIELD,
+    TYPE_NAME_MAX_LENGTH,
+    ConfigType,
+    config_issue,
+    config_types,
+    get_config_type,
+)
+from tigateway_channels.services.errors import validation_error
+
+# Called with ``creating`` once the config row is locked: raises when the caller may not.
+Authorize = Callable[[bool], None]
+
+
+def _invalid(message: str, issues: list[dict[str, Any]]) -> GatewayError:
+    return validation_error(ErrorCode.CONFIG_VALIDATION_ERROR, message, issues)
+
+
+def _check_key(config_type: Any, config_id: Any) -> None:
+    issues = []
+    if not isinstance(config_type, str) or not 0 < len(config_type) <= TYPE_NAME_MAX_LENGTH:
+        issues.append(config_issue("configType", config_type, "must be a config type name"))
+    if not isinstance(config_id, str) or not 0 < len(config_id) <= 200:
+        issues.append(config_issue("configId", config_id, "must be a string of 1-200 characters"))
+    else:
+        try:
+            validate_slug(config_id)
+        except DjangoValidationError:
+            issues.append(
+                config_issue("configId", config_id, "may contain only letters, digits, - and _")
+            )
+    if issues:
+        raise _invalid("Invalid config type or id", issues)
+
+
+def _check_integer(field: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise GatewayError(
+            ErrorCode.INVALID_MESSAGE_FORMAT,
+            f"{field} must be an integer",
+            {"field": field, "value": value, "reason": "must be an integer"},
+        )
+
+
+def config_not_found(config_type: str, config_id: str, version: int | None = None) -> GatewayError:
+    details: dict[str, Any] = {"configType": config_type, "configId": config_id}
+    what = f"Config {config_type}/{config_id}"
+    if version is not None:
+        details["version"] = version
+        what += f" at version {version}"
+        details["reason"] = "no such version is kept (it never existed or was pruned)"
+    return GatewayError(ErrorCode.CONFIG_NOT_FOUND, f"{what} not found", details)
+
+
+def _check_version(
+    config: GatewayConfig | None, config_type: str, config_id: str, expected: Any
+) -> None:
+    """``expected`` 0 means "must not exist yet"; any other number must be the current one."""
+    if expected is None:
+        return
+    _check_integer("version", expected)
+    current = config.version if config is not None else 0
+    if expected == current:
+        return
+    if config is None:
+        raise config_not_found(config_type, config_id)
+    raise GatewayError(
+        ErrorCode.VERSION_CONFLICT,
+        f"Config {config_type}/{config_id} was changed by someone else (now at version {current})",
+        {
+            "configType": config_type,
+            "configId": config_id,
+            "expectedVersion": expected,
+            "currentVersion": current,
+        },
+    )
+
+
+def _locked_config(config_type: str, config_id: str) -> GatewayConfig | None:
+    return (
+        GatewayConfig.objects.select_for_update()
+        .filter(config_type=config_type, config_id=config_id)
+        .first()
+    )
+
+
+def _hold_config_topic() -> None:
+    """Lock the ``config`` topic's sequence before any route's, as a save does.
+
+    A save locks the ``config`` sequence (its notification) and then the ``routes`` one (its
+    route changes); a delete must remove the routes before the config (PROTECT), so without
+    this it would take them the other way round and could deadlock with a concurrent save.
+    """
+    sequence_row("config")
+    TopicSequence.objects.select_for_update().get(topic="config")
+
+
+def _author(user: Any) -> str:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return ""
+    return str(user.get_username())[:150]
+
+
+def _validate(
+    kind: ConfigType, config: GatewayConfig | None, document: Any, adopt_routes: bool
+) -> None:
+    if not isinstance(document, dict):
+        issues = [config_issue(DOCUMENT_FIELD, document, "a config must be a JSON object")]
+    else:
+        issues = kind.validate(document)
+        issues += kind.check_state(config, document, adopt_routes=adopt_routes)
+    if issues:
+        raise _invalid(f"{kind.name} config is invalid", issues)
+
+
+def _store(
+    kind: ConfigType,
+    config: GatewayConfig | None,
+    key: tuple[str, str],
+    document: dict[str, Any],
+    change: ConfigChange,
+    adopt_routes: bool,
+) -> GatewayConfig:
+    if config is None:
+        config = GatewayConfig(config_type=key[0], config_id=key[1])
+    config.document = document
+    config.updated_by = change.author
+    config._config_change = change  # type: ignore[attr-defined]  (read by config_signals)
+    if config._state.adding:
+        try:
+            with transaction.atomic():
+                config.save(force_insert=True)
+        except IntegrityError:
+            if not GatewayConfig.objects.filter(config_type=key[0], config_id=key[1]).exists():
+                raise
+            raise GatewayError(
+                ErrorCode.VERSION_CONFLICT,
+                f"Config {key[0]}/{key[1]} was created by someone else at the same time",
+                {"configType": key[0], "configId": key[1], "expectedVersion": 0},
+            ) from None
+    else:
+        config.save()
+    kind.apply(config, document, adopt_routes=adopt_routes)
+    return config
+
+
+def validate_config(
+    config_type: Any, config_id: Any, document: Any, *, adopt_routes: bool = False
+) -> None:
+    """The full validation of a save, stored state included, without changing anything."""
+    _check_key(config_type, config_id)
+    kind = get_config_type(config_type)
+    with transaction.atomic():
+        config = _locked_config(config_type, config_id)
+        _validate(kind, config, document, adopt_routes)
+
+
+def save_config(
+    config_type: Any,
+    config_id: Any,
+    document: Any,
+    *,
+    expected_version: Any = None,
+    user: Any = None,
+    source: str = ChangeSource.SHELL,
+    adopt_routes: bool = False,
+    authorize: Authorize | None = None,
+) -> GatewayConfig:
+    """Create or replace a config's document and apply it; all or nothing.
+
+    A document equal to the stored one is no new version: the config type still re-applies
+    it (a ``route_config`` puts back routes changed behind its back) and the config is
+    returned as it is.
+    """
+    _check_key(config_type, config_id)
+    with transaction.atomic():
+        config = _locked_config(config_type, config_id)
+        if authorize is not None:
+            authorize(config is None)
+        kind = get_config_type(config_type)
+        _check_version(config, config_type, config_id, expected_version)
+        _validate(kind, config, document, adopt_routes)
+        if config is not None and config.document == document:
+            kind.apply(config, document, adopt_routes=adopt_routes)
+            return config
+        action = "created" if config is None else "updated"
+        change = ConfigChange(action, source, _author(user))
+        return _store(kind, config, (config_type, config_id), document, change, adopt_routes)
+
+
+def rollback_config(
+    config_type: Any,
+    config_id: Any,
+    to_version: Any,
+    *,
+    expected_version: Any = None,
+    user: Any = None,
+    source: str = ChangeSource.SHELL,
+    authorize: Authorize | None = None,
+) -> GatewayConfig:
+    """Save a kept revision's document again, as a new version through the same checks."""
+    _check_key(config_type, config_id)
+    _check_integer("toVersion", to_version)
+    with transaction.atomic():
+        config = _locked_config(config_type, config_id)
+        if config is None:
+            raise config_not_found(config_type, config_id)
+        if authorize is not None:
+            authorize(False)
+        _check_version(config, config_type, config_id, expected_version)
+        revision = config.revisions.filter(version=to_version).first()
+        if revision is None:
+            raise config_not_found(config_type, config_id, to_version)
+        kind = get_config_type(config_type)
+        _validate(kind, config, revision.document, adopt_routes=False)
+        change = ConfigChange("rolled_back", source, _author(user), restored_from=revision)
+        key = (config_type, config_id)
+        return _store(kind, config, key, revision.document, change, adopt_routes=False)
+
+
+def delete_config(
+    config_type: Any,
+    config_id: Any,
+    *,
+    expected_version: Any = None,
+    authorize: Authorize | None = None,
+) -> dict[str, Any]:
+    """Delete a config, its history and (``route_config``) its routes; return it as it was."""
+    _check_key(config_type, config_id)
+    with transaction.atomic():
+        config = _locked_config(config_type, config_id)
+        if config is None:
+            raise config_not_found(config_type, config_id)
+        if authorize is not None:
+            authorize(False)
+        _check_version(config, config_type, config_id, expected_version)
+        last = config.to_message()
+        # A type since removed from the settings can still be deleted.
+        kind = config_types().get(config_type) or ConfigType()
+        _hold_config_topic()
+        kind.remove(config)
+        config.delete()
+    return last
+
+
+def get_config(config_type: Any, config_id: Any, version: Any = None) -> dict[str, Any]:
+    """The config as it is, or as it was at a kept ``version``."""
+    _check_key(config_type, config_id)
+    config = GatewayConfig.objects.filter(config_type=config_type, config_id=config_id).first()
+    if config is None:
+        raise config_not_found(config_type, config_id, version)
+    if version is None:
+        return config.to_message()
+    _check_integer("version", version)
+    revision = config.revisions.filter(version=version).first()
+    if revision is None:
+        raise config_not_found(config_type, config_id, version)
+    revision.config = config
+    return revision.to_message()
+
+
+def list_revisions(config_type: Any, config_id: Any) -> list[dict[str, Any]]:
+    """The kept revisions of a config, newest first, without their documents."""
+    _check_key(config_type, config_id)
+    config = GatewayConfig.objects.filter(config_type=config_type, config_id=config_id).first()
+    if config is None:
+        raise config_not_found(config_type, config_id)
+    revisions = config.revisions.select_related("restored_from").order_by("-version")
+    return [revision.to_summary() for revision in revisions]
+
+
+def config_snapshot(config_type: str | None = None) -> list[dict[str, Any]]:
+    """Every config (of one type, if given) as the wire carries it, for resynchronising."""
+    configs = GatewayConfig.objects.order_by("config_type", "config_id")
+    if config_type is not None:
+        configs = configs.filter(config_type=config_type)
+    return [config.to_message() for config in configs]
