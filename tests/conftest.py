@@ -59,3 +59,15 @@ def viewer(make_user: Callable[..., Any]) -> Any:
 def nobody(make_user: Callable[..., Any]) -> Any:
     """Authenticated, no permissions."""
     return make_user("nobody")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def close_thread_connections(django_db_setup: Any, django_db_blocker: Any) -> Any:
+    """Close the database connection of the thread that runs ``database_sync_to_async`` code,
+    so pytest-django can drop the test database at the end (PostgreSQL refuses while in use)."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
