@@ -19,7 +19,22 @@ class RouteStatus(models.TextChoices):
     ERROR = "ERROR", _("Error")
 
 
-class Route(models.Model):
+class Versioned(models.Model):
+    """A ``version`` that every saved change bumps, from any entry point, for clients to
+    compare (optimistic locking, VERSION_CONFLICT)."""
+
+    version = models.PositiveBigIntegerField(default=1, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            self.version += 1
+        super().save(*args, **kwargs)
+
+
+class Route(Versioned):
     """One gateway route; only ACTIVE routes serve traffic."""
 
     id = models.CharField(
@@ -36,7 +51,6 @@ class Route(models.Model):
     )
     order = models.IntegerField(default=0)
     metadata = models.JSONField(default=dict, blank=True)
-    version = models.PositiveBigIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # The route_config that lists this route, if any. PROTECT: a config is deleted through the
@@ -60,12 +74,6 @@ class Route(models.Model):
     def __str__(self) -> str:
         return self.id
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        # Every committed change, from any entry point, bumps the version clients compare.
-        if not self._state.adding:
-            self.version += 1
-        super().save(*args, **kwargs)
-
     def to_message(self) -> dict[str, Any]:
         """The route as spec section 4.1 shows it (plus ``metadata`` and ``version``)."""
         return {
@@ -82,7 +90,7 @@ class Route(models.Model):
         }
 
 
-class GatewayConfig(models.Model):
+class GatewayConfig(Versioned):
     """A JSON document of one config type (``route_config`` or a registered type), versioned.
 
     Written through ``services.configs`` only: it validates, applies and records the change;
@@ -92,7 +100,6 @@ class GatewayConfig(models.Model):
     config_type = models.CharField(max_length=100, db_index=True)
     config_id = models.CharField(max_length=200, validators=[validate_slug])
     document = models.JSONField(default=dict, blank=True)
-    version = models.PositiveBigIntegerField(default=1, editable=False)
     updated_by = models.CharField(max_length=150, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -108,12 +115,6 @@ class GatewayConfig(models.Model):
 
     def __str__(self) -> str:
         return f"{self.config_type}/{self.config_id}"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        # As for routes: every saved change is a new version, whoever made it.
-        if not self._state.adding:
-            self.version += 1
-        super().save(*args, **kwargs)
 
     def to_message(self) -> dict[str, Any]:
         """The config as ``config_get`` replies and ``config_update`` notifications carry it."""

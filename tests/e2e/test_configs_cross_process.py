@@ -21,6 +21,7 @@ import httpx
 import pytest
 import websockets
 
+from tests.e2e.helpers import jwt_for, next_topic_message
 from tests.services import ROOT, Cluster, cluster, manage, postgres_database
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(180)]
@@ -33,21 +34,6 @@ LAYERS = [
 ROUTE = {"id": "user-service-route", "uri": "http://user-service:8080"}
 
 
-def jwt_for(base: str) -> str:
-    response = httpx.post(
-        f"{base}/api/token/", json={"username": "admin", "password": PASSWORD}, timeout=10
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["access"]
-
-
-async def next_topic_message(ws: Any, timeout: float = 10.0) -> dict[str, Any]:
-    while True:
-        message = json.loads(await asyncio.wait_for(ws.recv(), timeout))
-        if "topic" in message.get("metadata", {}):
-            return message
-
-
 async def ws_request(ws: Any, message_type: str, data: dict[str, Any]) -> dict[str, Any]:
     """Send a request on a socket subscribed to nothing; its next message is the reply."""
     await ws.send(json.dumps({"type": message_type, "id": f"{message_type}-1", "data": data}))
@@ -58,7 +44,7 @@ async def ws_request(ws: Any, message_type: str, data: dict[str, Any]) -> dict[s
 
 async def scenario(running: Cluster) -> None:
     first, second = running.workers
-    token = await asyncio.to_thread(jwt_for, first.http)
+    token = await asyncio.to_thread(jwt_for, first.http, PASSWORD)
     headers = {"Authorization": f"Bearer {token}"}
     url = "/api/tigateway/configs/route_config/users/"
     async with (

@@ -13,6 +13,7 @@ import httpx
 import pytest
 import websockets
 
+from tests.e2e.helpers import jwt_for, next_topic_message
 from tests.services import Cluster, cluster, manage
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(180)]
@@ -58,24 +59,9 @@ def admin_add_route(base: str, route: dict[str, Any]) -> None:
         assert response.status_code == 302, response.text[:3000]
 
 
-def jwt_for(base: str) -> str:
-    response = httpx.post(
-        f"{base}/api/token/", json={"username": "admin", "password": PASSWORD}, timeout=10
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["access"]
-
-
-async def next_topic_message(ws: Any, timeout: float = 10.0) -> dict[str, Any]:
-    while True:
-        message = json.loads(await asyncio.wait_for(ws.recv(), timeout))
-        if "topic" in message.get("metadata", {}):
-            return message
-
-
 async def scenario(running: Cluster) -> None:
     first, second = running.workers
-    token = await asyncio.to_thread(jwt_for, first.http)
+    token = await asyncio.to_thread(jwt_for, first.http, PASSWORD)
     route = {
         "id": "user-service-route",
         "uri": "http://user-service:8080",

@@ -7,10 +7,10 @@ import json
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 import websockets
 
+from tests.e2e.helpers import jwt_for
 from tests.services import cluster, manage
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(120)]
@@ -25,9 +25,7 @@ def test_sigterm_closes_every_socket_then_the_worker_exits(
     with cluster([server], tmp_path) as running:
         manage("tigateway_admin", "--username", "admin", "--password", PASSWORD, env=running.env)
         worker = running.workers[0]
-        token = httpx.post(
-            f"{worker.http}/api/token/", json={"username": "admin", "password": PASSWORD}
-        ).json()["access"]
+        token = jwt_for(worker.http, PASSWORD)
 
         async def scenario() -> list[int | None]:
             sockets = [

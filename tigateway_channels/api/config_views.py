@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import exceptions, status, viewsets
+from rest_framework import status, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
@@ -17,7 +17,7 @@ from rest_framework.reverse import reverse
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from tigateway_channels.api.serializers import ConfigRollbackSerializer, ConfigWriteSerializer
-from tigateway_channels.api.views import expected_version, gateway_error_response
+from tigateway_channels.api.views import GatewayErrorMixin, expected_version
 from tigateway_channels.handlers.permissions import require_permission
 from tigateway_channels.models import ChangeSource, GatewayConfig
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError
@@ -82,7 +82,7 @@ def _authorize_write(user: Any) -> config_service.Authorize:
     return authorize
 
 
-class ConfigViewSet(viewsets.GenericViewSet):
+class ConfigViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
     """Gateway configs: list, retrieve, create (POST), create or replace (PUT), delete,
     validate (dry run), revisions and rollback.
 
@@ -107,6 +107,9 @@ class ConfigViewSet(viewsets.GenericViewSet):
     path, e.g. ``{"routes": ["routes[2].predicates[0]: ..."]}``; ``details.errors`` lists
     them all), 401, 403, 404 ``CONFIG_NOT_FOUND``, 409 ``VERSION_CONFLICT``.
     """
+
+    validation_code = ErrorCode.CONFIG_VALIDATION_ERROR
+    validation_message = "Config request is invalid"
 
     authentication_classes = [JWTAuthentication, SessionAuthentication]
     permission_classes = [ConfigPermissions]
@@ -207,19 +210,3 @@ class ConfigViewSet(viewsets.GenericViewSet):
                 {"field": name, "value": value, "reason": "must be an integer"},
             )
         return int(value)
-
-    def handle_exception(self, exc: Exception) -> Response:
-        """Answer every failure in the one error shape of the class docstring."""
-        if isinstance(exc, GatewayError):
-            return gateway_error_response(exc)
-        response = super().handle_exception(exc)
-        if isinstance(exc, exceptions.ValidationError):
-            response.data = {
-                "code": str(ErrorCode.CONFIG_VALIDATION_ERROR),
-                "message": "Config request is invalid",
-                "errors": response.data,
-            }
-        elif isinstance(response.data, dict) and "detail" in response.data:
-            code = CODE_BY_HTTP_STATUS.get(response.status_code, ErrorCode.INVALID_MESSAGE_FORMAT)
-            response.data = {"code": str(code), "message": str(response.data["detail"])}
-        return response

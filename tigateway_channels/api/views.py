@@ -80,7 +80,33 @@ def route_response(route: Route, http_status: int = status.HTTP_200_OK, **header
     )
 
 
-class RouteViewSet(viewsets.GenericViewSet):
+class GatewayErrorMixin:
+    """Every failure of a view in the one error shape ``{"code", "message", ...}``.
+
+    ``GatewayError`` from the services keeps its code; DRF's own 400/401/403/404 answers are
+    reshaped, with serializer errors under ``errors``.
+    """
+
+    validation_code: ErrorCode = ErrorCode.INVALID_MESSAGE_FORMAT
+    validation_message: str = "Request is invalid"
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, GatewayError):
+            return gateway_error_response(exc)
+        response = super().handle_exception(exc)  # type: ignore[misc]
+        if isinstance(exc, exceptions.ValidationError):
+            response.data = {
+                "code": str(self.validation_code),
+                "message": self.validation_message,
+                "errors": response.data,
+            }
+        elif isinstance(response.data, dict) and "detail" in response.data:
+            code = CODE_BY_HTTP_STATUS.get(response.status_code, ErrorCode.INVALID_MESSAGE_FORMAT)
+            response.data = {"code": str(code), "message": str(response.data["detail"])}
+        return response
+
+
+class RouteViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
     """Routes: list, retrieve, create, update (PUT all fields, PATCH some), delete.
 
     Input is a JSON object of route fields (``id``, ``uri``, ``predicates``, ``filters``,
@@ -105,6 +131,9 @@ class RouteViewSet(viewsets.GenericViewSet):
     Codes: 400 INVALID_ROUTE_CONFIG / INVALID_MESSAGE_FORMAT, 401 UNAUTHORIZED, 403 FORBIDDEN,
     404 ROUTE_NOT_FOUND, 409 ROUTE_ALREADY_EXISTS / VERSION_CONFLICT.
     """
+
+    validation_code = ErrorCode.INVALID_ROUTE_CONFIG
+    validation_message = "Route configuration is invalid"
 
     # Set here, not left to the project: the API must authenticate the same way everywhere.
     # JWT first, so a request without credentials gets 401 with WWW-Authenticate: Bearer.
@@ -175,22 +204,6 @@ class RouteViewSet(viewsets.GenericViewSet):
             return self.get_queryset().get(pk=pk)
         except Route.DoesNotExist:
             raise route_service.route_not_found(pk) from None
-
-    def handle_exception(self, exc: Exception) -> Response:
-        """Answer every failure in the one error shape of the class docstring."""
-        if isinstance(exc, GatewayError):
-            return gateway_error_response(exc)
-        response = super().handle_exception(exc)
-        if isinstance(exc, exceptions.ValidationError):
-            response.data = {
-                "code": str(ErrorCode.INVALID_ROUTE_CONFIG),
-                "message": "Route configuration is invalid",
-                "errors": response.data,
-            }
-        elif isinstance(response.data, dict) and "detail" in response.data:
-            code = CODE_BY_HTTP_STATUS.get(response.status_code, ErrorCode.INVALID_MESSAGE_FORMAT)
-            response.data = {"code": str(code), "message": str(response.data["detail"])}
-        return response
 
 
 def gateway_error_response(error: GatewayError) -> Response:
