@@ -185,3 +185,23 @@ async def test_service_layer_change_is_pushed(viewer: Any) -> None:
     )
     assert (await socket.receive_topic())["data"]["route"]["predicates"] == ["Path=/svc/**"]
     await socket.close()
+
+
+async def test_a_plain_autocommit_save_records_route_and_message_in_one_transaction(
+    viewer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without an atomic block, a failure to record the message must undo the save too."""
+    from tigateway_channels import signals
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("outbox unavailable")
+
+    monkeypatch.setattr(signals, "record_topic_message", fail)
+
+    @sync_to_async
+    def plain_save() -> None:
+        with pytest.raises(RuntimeError):
+            Route(id="half-saved", uri="http://a").save()
+
+    await plain_save()
+    assert not await Route.objects.filter(pk="half-saved").aexists()

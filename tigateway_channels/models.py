@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from django.core.validators import validate_slug
-from django.db import models
+from django.db import models, router, transaction
 from django.utils.translation import gettext_lazy as _
 
 from tigateway_channels.protocol.envelope import utc_timestamp
@@ -31,7 +31,12 @@ class Versioned(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
             self.version += 1
-        super().save(*args, **kwargs)
+        # One transaction for the row and the outbox message its post_save signal records,
+        # also for a plain autocommit save(): a crash between the two would lose the message.
+        with transaction.atomic(
+            using=kwargs.get("using") or router.db_for_write(type(self)), savepoint=False
+        ):
+            super().save(*args, **kwargs)
 
 
 class Route(Versioned):

@@ -16,7 +16,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from tigateway_channels.bus import channel_message, group_name, send_to_group
+from tigateway_channels.bus import channel_message, group_name, mark_published, send_to_group
 from tigateway_channels.conf import tigw_settings
 from tigateway_channels.history import prune
 from tigateway_channels.models import OutboxMessage, TopicSequence
@@ -39,11 +39,9 @@ def overdue(limit: int = 500, grace_seconds: float | None = None) -> list[Outbox
     return rows
 
 
-def mark_published(rows: list[OutboxMessage]) -> None:
+def record_relayed(rows: list[OutboxMessage]) -> None:
     if rows:
-        OutboxMessage.objects.filter(pk__in=[row.pk for row in rows]).update(
-            published_at=timezone.now()
-        )
+        mark_published([row.pk for row in rows])
         logger.info("Relay published %d overdue topic message(s)", len(rows))
 
 
@@ -59,7 +57,7 @@ async def publish_pending_async(layer: Any, grace_seconds: float | None = None) 
         logger.warning(
             "Relay: channel layer unreachable (%s); %d rows wait", exc, len(rows) - len(sent)
         )
-    await database_sync_to_async(mark_published)(sent)
+    await database_sync_to_async(record_relayed)(sent)
     return len(sent)
 
 
@@ -75,7 +73,7 @@ def publish_pending(limit: int = 500, grace_seconds: float | None = None) -> int
         logger.warning(
             "Relay: channel layer unreachable (%s); %d rows wait", exc, len(rows) - len(sent)
         )
-    mark_published(sent)
+    record_relayed(sent)
     return len(sent)
 
 
