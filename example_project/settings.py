@@ -64,7 +64,9 @@ def _database() -> dict:
         }
     import dj_database_url
 
-    return dj_database_url.parse(url, conn_max_age=0)
+    # Persistent connections: a WebSocket connect that opens a new PostgreSQL connection for
+    # each database hop spends most of its time there (docs/performance.md).
+    return dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
 
 
 DATABASES = {"default": _database()}

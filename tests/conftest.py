@@ -13,11 +13,15 @@ ROUTE_PERMISSIONS = ("view_route", "add_route", "change_route", "delete_route")
 
 
 @pytest.fixture(autouse=True)
-def no_signal_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """In-process hubs must not take over pytest's SIGINT; real workers keep the default."""
+def quiet_in_process_hubs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process hubs must not take over pytest's SIGINT, nor query the database in the
+    background while a test's teardown flushes it (SQLite locks the tables). Real workers keep
+    the defaults; tests that exercise the relay or health set their own intervals."""
     from tigateway_channels import conf
 
     monkeypatch.setitem(conf.DEFAULTS, "GRACEFUL_SHUTDOWN", False)
+    monkeypatch.setitem(conf.DEFAULTS, "RELAY_INTERVAL_SECONDS", 3600.0)
+    monkeypatch.setitem(conf.DEFAULTS, "HEALTH_INTERVAL_SECONDS", 3600.0)
     conf.tigw_settings.reload()
 
 

@@ -285,10 +285,7 @@ async def test_answering_server_pings_keeps_the_socket_open(viewer: Any, setting
     await socket.close()
 
 
-async def test_health_topic_reports_database_and_channel_layer(
-    make_user: Any, settings: Any
-) -> None:
-    settings.TIGATEWAY_CHANNELS = {"HEALTH_INTERVAL_SECONDS": 0.1}
+async def test_health_topic_reports_database_and_channel_layer(make_user: Any) -> None:
     user = await sync_to_async(make_user)("watcher", "view_health")
     socket = await open_socket(user)
     await asyncio.sleep(0.3)
