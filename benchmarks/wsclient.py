@@ -57,12 +57,26 @@ class WSClient(asyncio.Protocol):
     """
 
     __slots__ = (
-        "_buf", "_frag", "_key", "_path", "_host", "closed", "close_code", "control",
-        "_control_waiter", "on_frame", "opened", "transport", "tag", "counts", "failure",
+        "_buf",
+        "_control_waiter",
+        "_frag",
+        "_host",
+        "_key",
+        "_path",
+        "close_code",
+        "closed",
+        "control",
+        "counts",
+        "failure",
+        "on_frame",
+        "opened",
+        "tag",
+        "transport",
     )
 
-    def __init__(self, host: str, port: int, path: str, on_frame: OnFrame | None = None,
-                 tag: Any = None) -> None:
+    def __init__(
+        self, host: str, port: int, path: str, on_frame: OnFrame | None = None, tag: Any = None
+    ) -> None:
         loop = asyncio.get_running_loop()
         self._host = f"{host}:{port}"
         self._path = path
@@ -108,7 +122,7 @@ class WSClient(asyncio.Protocol):
                 self.transport.close()  # type: ignore[union-attr]
                 return
             self.opened.set_result(None)
-            data = data[end + 4:]
+            data = data[end + 4 :]
         n = len(data)
         pos = 0
         while n - pos >= 2:
@@ -123,12 +137,12 @@ class WSClient(asyncio.Protocol):
             elif length == 127:
                 if n - pos < 10:
                     break
-                length = int.from_bytes(data[pos + 2:pos + 10], "big")
+                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
                 head = 10
             end = pos + head + length
             if end > n:
                 break
-            payload = data[pos + head:end]
+            payload = data[pos + head : end]
             pos = end
             opcode = b0 & 0x0F
             if opcode == 1 or opcode == 2:
@@ -208,20 +222,14 @@ class WSClient(asyncio.Protocol):
             self.transport.abort()
 
 
-async def open_client(host: str, port: int, path: str, timeout: float,
-                      tag: Any = None) -> WSClient:
+async def open_client(host: str, port: int, path: str, timeout: float, tag: Any = None) -> WSClient:
     """Connect and complete the handshake within ``timeout``; raises on failure."""
     loop = asyncio.get_running_loop()
     client = WSClient(host, port, path, tag=tag)
-    try:
-        await asyncio.wait_for(loop.create_connection(lambda: client, host, port), timeout)
-    except (OSError, TimeoutError) as exc:
-        client.failure = f"connect:{type(exc).__name__}"
-        raise
+    await asyncio.wait_for(loop.create_connection(lambda: client, host, port), timeout)
     try:
         await asyncio.wait_for(asyncio.shield(client.opened), timeout)
     except TimeoutError:
-        client.failure = "handshake-timeout"
         client.abort()
         raise
     return client

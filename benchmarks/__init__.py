@@ -1,0 +1,1 @@
+"""Benchmarks of tigateway_channels (see docs/performance.md)."""

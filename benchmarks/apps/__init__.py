@@ -1,0 +1,1 @@
+"""Baseline servers of the fan-out benchmark (not part of the product)."""
