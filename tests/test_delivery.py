@@ -337,3 +337,25 @@ async def test_relay_command_publishes_pending_messages(
     assert "published 1; 0 still unpublished" in out.getvalue()
     assert (await socket.receive_topic())["data"]["route"]["id"] == "by-command"
     await socket.close()
+
+
+async def test_a_worker_started_while_the_layer_is_down_serves_sockets_and_catches_up(
+    viewer: Any, settings: Any
+) -> None:
+    from tests.fakes import SwitchableLayer
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "tests.fakes.SwitchableLayer"}}
+    settings.TIGATEWAY_CHANNELS = {"RELAY_INTERVAL_SECONDS": 0.1, "RELAY_GRACE_SECONDS": 0}
+    SwitchableLayer.reachable = False
+    try:
+        socket = await open_socket(viewer)  # no crash: the hub keeps trying to join
+        reply = await socket.request("subscribe", {"topics": ["routes"]})
+        assert reply["type"] == "ack"
+        await create("during-outage")  # committed; its publish fails and waits in the outbox
+        assert await socket.nothing_more(0.3)
+        SwitchableLayer.reachable = True
+        message = await socket.receive_topic(timeout=5)
+        assert message["data"]["route"]["id"] == "during-outage"
+        await socket.close()
+    finally:
+        SwitchableLayer.reachable = True

@@ -48,6 +48,7 @@ class Hub:
         self.sockets: weakref.WeakSet[SocketState] = weakref.WeakSet()
         self.delivered = 0
         self.layer_up = True
+        self.joined = False
         self.shutting_down = False
         self.probes: dict[str, asyncio.Future[None]] = {}
         self.last_health: dict[str, Any] | None = None
@@ -59,11 +60,12 @@ class Hub:
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Idempotent; returns once this process is in every topic group."""
+        """Idempotent. Joins every topic group; if the channel layer is unreachable, sockets
+        are served anyway and ``read_forever`` keeps trying to join."""
         if self._started is None:
             started = self._started = asyncio.get_running_loop().create_future()
             try:
-                await self._join()
+                await self._try_join()
                 positions = await database_sync_to_async(self._read_positions)()
             except BaseException as exc:
                 self._started = None
@@ -89,6 +91,16 @@ class Hub:
             self.channel = await self.layer.new_channel()
         for topic in TOPICS:
             await self.layer.group_add(group_name(topic), self.channel)
+        self.joined = True
+
+    async def _try_join(self) -> None:
+        try:
+            await self._join()
+        except RuntimeError:
+            raise
+        except Exception as exc:
+            self.joined = False
+            self.set_layer_state(False, str(exc) or type(exc).__name__)
 
     def spawn(self, coroutine: Any) -> None:
         """Run a side job on the loop, keeping a reference so it is not collected mid-way."""
@@ -99,6 +111,22 @@ class Hub:
     async def rejoin(self) -> None:
         """After the channel layer came back: join again (a restarted Redis forgot us)."""
         await self._join()
+        await self.catch_up()
+
+    async def catch_up(self) -> None:
+        """Deliver from history what was committed while this worker was not listening.
+
+        Another worker's relay may publish those messages before this one has rejoined its
+        groups; without this, they would reach this worker's sockets only with the next change.
+        """
+        for topic, stream in self.streams.items():
+            if stream.epoch is None:
+                continue
+            found = await database_sync_to_async(history.read)(
+                topic, stream.last, None, tigw_settings.MAX_REPLAY_MESSAGES
+            )
+            for ready in stream.fill(found):
+                self.fan_out(topic, ready.frame, ready.attrs, ready.offset)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -124,17 +152,17 @@ class Hub:
         backoff = 0.1
         while True:
             try:
+                if not self.joined:
+                    await self._join()
+                    await self.catch_up()
                 message = await self.layer.receive(self.channel)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self.set_layer_state(False, str(exc))
+                self.joined = False
+                self.set_layer_state(False, str(exc) or type(exc).__name__)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
-                try:
-                    await self._join()
-                except Exception:
-                    logger.debug("rejoining topic groups failed", exc_info=True)
                 continue
             backoff = 0.1
             kind = message.get("type")
