@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-project-insecure-key-change-me")
@@ -55,7 +56,7 @@ TEMPLATES = [
 ]
 
 
-def _database() -> dict:
+def _database() -> dict[str, Any]:
     url = os.environ.get("DATABASE_URL")
     if not url:
         return {
@@ -66,7 +67,7 @@ def _database() -> dict:
 
     # Persistent connections: a WebSocket connect that opens a new PostgreSQL connection for
     # each database hop spends most of its time there (docs/performance.md).
-    return dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    return dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
 
 
 DATABASES = {"default": _database()}

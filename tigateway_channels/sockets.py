@@ -86,7 +86,7 @@ class SocketWriter:
         self._wakeup.set()
 
     def _send_now(self, frame: str) -> None:
-        coroutine = self._send({"type": "websocket.send", "text": frame})
+        coroutine: Any = self._send({"type": "websocket.send", "text": frame})
         try:
             waiting_on = coroutine.send(None)
         except StopIteration:
