@@ -75,3 +75,14 @@ def close_thread_connections(django_db_setup: Any, django_db_blocker: Any) -> An
 
     with django_db_blocker.unblock():
         SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def finish_database_thread_work() -> Any:
+    """Let database work that an in-process hub started (its first health check) finish
+    before a transactional test flushes the database: SQLite's shared cache locks whole
+    tables, so a flush that meets a running query fails."""
+    yield
+    from asgiref.sync import SyncToAsync
+
+    SyncToAsync.single_thread_executor.submit(lambda: None).result(timeout=30)
