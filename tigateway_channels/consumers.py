@@ -180,9 +180,9 @@ class GatewayConsumer(AsyncConsumer):
             self.client_id or "-",
             tigw_settings.SEND_QUEUE_LIMIT,
         )
-        asyncio.get_running_loop().create_task(
-            self.raw_send({"type": "websocket.close", "code": int(CloseCode.TOO_SLOW)})
-        )
+        # The writer dropped its queue; the close goes out beside it, on a task the hub keeps
+        # a reference to (it waits for the server's backpressure to ease).
+        get_hub().spawn(self.raw_send({"type": "websocket.close", "code": int(CloseCode.TOO_SLOW)}))
 
     def close_with_error(self, error: GatewayError, code: CloseCode) -> None:
         self.send_error(error, None)

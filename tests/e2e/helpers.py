@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Coroutine
 from typing import Any
 
 import httpx
+
+from tests.services import Cluster
 
 
 def jwt_for(base: str, password: str, username: str = "admin") -> str:
@@ -24,3 +27,13 @@ async def next_topic_message(ws: Any, timeout: float = 10.0) -> dict[str, Any]:
         message = json.loads(await asyncio.wait_for(ws.recv(), timeout))
         if "topic" in message.get("metadata", {}):
             return message
+
+
+def run_scenario(running: Cluster, scenario: Coroutine[Any, Any, None]) -> None:
+    """Run an async scenario against real workers; on failure, show what each worker logged."""
+    try:
+        asyncio.run(scenario)
+    except BaseException:
+        for worker in running.workers:
+            print(f"--- worker {worker.port} log ---\n{worker.log()}")
+        raise

@@ -21,7 +21,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.e2e.helpers import jwt_for, next_topic_message
+from tests.e2e.helpers import jwt_for, next_topic_message, run_scenario
 from tests.services import ROOT, Cluster, cluster, manage, postgres_database
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(180)]
@@ -100,12 +100,7 @@ def test_config_changes_from_rest_and_websocket_reach_both_workers(
 ) -> None:
     with cluster(["daphne", "daphne"], tmp_path, layer=layer) as running:
         manage("tigateway_admin", "--username", "admin", "--password", PASSWORD, env=running.env)
-        try:
-            asyncio.run(scenario(running))
-        except BaseException:
-            for worker in running.workers:
-                print(f"--- worker {worker.port} log ---\n{worker.log()}")
-            raise
+        run_scenario(running, scenario(running))
 
 
 SEED = """

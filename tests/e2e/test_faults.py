@@ -20,6 +20,7 @@ import psycopg
 import pytest
 import websockets
 
+from tests.e2e.helpers import run_scenario
 from tests.e2e.rawws import Closed, RawWebSocket
 from tests.services import (
     ROOT,
@@ -30,7 +31,6 @@ from tests.services import (
     private_redis,
     rss_bytes,
     start_worker,
-    stop_worker,
 )
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(240)]
@@ -323,12 +323,5 @@ def test_every_client_sees_every_committed_change_once_in_order_through_faults(
         ) as running,
     ):
         manage("tigateway_admin", "--username", "admin", "--password", PASSWORD, env=running.env)
-        try:
-            asyncio.run(scenario(running, redis_server, tmp_path))
-        except BaseException:
-            for worker in running.workers:
-                print(f"--- worker {worker.port} log ---\n{worker.log()}")
-            raise
-        finally:
-            for worker in running.workers:
-                stop_worker(worker)
+        # The cluster stops every worker it lists, the replacement started mid-test included.
+        run_scenario(running, scenario(running, redis_server, tmp_path))
