@@ -181,13 +181,13 @@ def cluster(
         require_redis()
     with postgres_database() as database_url:
         env = {
-            **(extra_env or {}),
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
             "CHANNEL_LAYER_BACKEND": layer,
             "CHANNEL_LAYER_PREFIX": f"tigw-test-{uuid.uuid4().hex[:8]}",
             "DJANGO_SETTINGS_MODULE": "example_project.settings",
             "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
         }
         result = Cluster(env)
         try:

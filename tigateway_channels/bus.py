@@ -18,6 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from tigateway_channels.conf import tigw_settings
+from tigateway_channels.deployment import deployment_id, group_name
 from tigateway_channels.history import sequence_row
 from tigateway_channels.models import OutboxMessage, TopicSequence
 from tigateway_channels.protocol.envelope import encode, make_envelope
@@ -26,10 +27,6 @@ from tigateway_channels.publisher import run_layer_call
 logger = logging.getLogger(__name__)
 
 DELIVER_EVENT = "tigw.deliver"
-
-
-def group_name(topic: str) -> str:
-    return f"{tigw_settings.GROUP_PREFIX}.{topic}"
 
 
 def _next_offset(topic: str) -> tuple[int, str]:
@@ -61,8 +58,10 @@ def record_topic_message(
 
 
 def channel_message(message: OutboxMessage, epoch: str) -> dict[str, Any]:
+    """What crosses the channel layer; ``deployment`` lets workers drop what is not theirs."""
     return {
         "type": DELIVER_EVENT,
+        "deployment": deployment_id(),
         "topic": message.topic,
         "offset": message.offset,
         "epoch": epoch,
@@ -71,11 +70,16 @@ def channel_message(message: OutboxMessage, epoch: str) -> dict[str, Any]:
     }
 
 
-def send_to_group(message: OutboxMessage, epoch: str) -> None:
-    """Hand one recorded message to the channel layer; raises when the layer is unreachable."""
+def channel_layer() -> Any:
     layer = get_channel_layer(tigw_settings.CHANNEL_LAYER)
     if layer is None:
         raise RuntimeError(f"no channel layer {tigw_settings.CHANNEL_LAYER!r}")
+    return layer
+
+
+def send_to_group(message: OutboxMessage, epoch: str) -> None:
+    """Hand one recorded message to the channel layer; raises when the layer is unreachable."""
+    layer = channel_layer()
     group, payload = group_name(message.topic), channel_message(message, epoch)
     run_layer_call(layer, lambda: layer.group_send(group, payload))
 

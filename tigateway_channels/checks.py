@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
@@ -10,6 +14,9 @@ from django.core.checks import Error, Tags, Warning, register
 from tigateway_channels.conf import DEFAULTS, SETTING_NAME, tigw_settings
 
 IN_MEMORY = "channels.layers.InMemoryChannelLayer"
+# History shorter than a deploy or a network blip loses what recovery and gap fills need.
+MIN_HISTORY_SECONDS = 300
+MIN_HISTORY_MESSAGES = 100
 
 
 @register(Tags.compatibility)
@@ -50,15 +57,84 @@ def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             )
         ]
     if backend == IN_MEMORY and not settings.DEBUG:
-        return [
-            Warning(
-                "The in-memory channel layer only reaches sockets of the process that made the "
-                "change; with more than one worker, clients miss changes.",
-                hint="Use channels_redis.pubsub.RedisPubSubChannelLayer in production.",
-                id="tigateway_channels.W001",
-            )
-        ]
+        return [_in_memory_warning()]
     return []
+
+
+def _in_memory_warning() -> Warning:
+    workers = os.environ.get("WEB_CONCURRENCY", "")
+    seen = (
+        f" WEB_CONCURRENCY={workers} says this deployment runs {workers} workers."
+        if workers.isdigit() and int(workers) > 1
+        else ""
+    )
+    return Warning(
+        "The in-memory channel layer only reaches sockets of the process that made the "
+        f"change; with more than one worker, clients miss changes.{seen}",
+        hint="Use channels_redis.pubsub.RedisPubSubChannelLayer in production.",
+        id="tigateway_channels.W001",
+    )
+
+
+@register(Tags.compatibility, deploy=True)
+def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """Risks of a production deployment that ``manage.py check --deploy`` should name."""
+    layer = (getattr(settings, "CHANNEL_LAYERS", None) or {}).get(tigw_settings.CHANNEL_LAYER, {})
+    messages: list[Any] = []
+    if layer.get("BACKEND") == IN_MEMORY and settings.DEBUG:
+        messages.append(_in_memory_warning())  # without DEBUG, check_channel_layer says it
+    for host in unprotected_redis_hosts(layer.get("CONFIG") or {}):
+        messages.append(
+            Warning(
+                f"The channel layer's Redis at {host} has no password, and it is not on this "
+                "machine: anyone who reaches it can read every route change and inject their own.",
+                hint="Set a password (redis://:PASSWORD@host:6379/0 or a dict with 'password'), "
+                "or keep Redis on a private interface (docs/deployment.md).",
+                id="tigateway_channels.W003",
+            )
+        )
+    age, count = tigw_settings.HISTORY_MAX_AGE_SECONDS, tigw_settings.HISTORY_MAX_MESSAGES
+    if age < MIN_HISTORY_SECONDS or count < MIN_HISTORY_MESSAGES:
+        messages.append(
+            Warning(
+                f"Topic history keeps only {count} message(s) for {age}s: a client, or a worker "
+                "cut off from Redis, away for longer than that (a deploy, a network blip) cannot "
+                "catch up; events are lost and routes/config fall back to snapshots.",
+                hint=f"Keep HISTORY_MAX_AGE_SECONDS >= {MIN_HISTORY_SECONDS} and "
+                f"HISTORY_MAX_MESSAGES >= {MIN_HISTORY_MESSAGES} (docs/delivery.md).",
+                id="tigateway_channels.W004",
+            )
+        )
+    return messages
+
+
+def unprotected_redis_hosts(config: dict[str, Any]) -> list[str]:
+    """Redis hosts of a channels-redis CONFIG that are off this machine and have no password."""
+    found = []
+    for entry in config.get("hosts") or []:
+        password = None
+        if isinstance(entry, dict):
+            password = entry.get("password")
+            entry = entry.get("address", entry.get("host", ""))
+        if isinstance(entry, list | tuple):
+            host = str(entry[0]) if entry else ""
+        else:
+            parsed = urlsplit(str(entry))
+            if parsed.scheme == "unix":
+                continue
+            host, password = parsed.hostname or "", password or parsed.password
+        if host and not password and not _is_loopback(host):
+            found.append(host)
+    return found
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @register(Tags.compatibility)
@@ -92,6 +168,34 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                     id="tigateway_channels.E012",
                 )
             )
+    for key in (
+        "RELAY_INTERVAL_SECONDS",
+        "RELAY_GRACE_SECONDS",
+        "HISTORY_MAX_AGE_SECONDS",
+        "HISTORY_MAX_MESSAGES",
+    ):
+        value = user.get(key, DEFAULTS[key])
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            errors.append(
+                Error(
+                    f"{SETTING_NAME}[{key!r}] must be a positive number, got {value!r}.",
+                    hint="Without it the relay never resends a failed publish, or history "
+                    "keeps nothing to recover from (docs/delivery.md).",
+                    id="tigateway_channels.E015",
+                )
+            )
+    prefix = user.get("GROUP_PREFIX")
+    if prefix is not None and (
+        not isinstance(prefix, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]{1,60}", prefix)
+    ):
+        errors.append(
+            Error(
+                f"{SETTING_NAME}['GROUP_PREFIX'] must be None or up to 60 letters, digits, "
+                f"'-', '_' or '.', got {prefix!r}.",
+                hint="Leave it unset: the default is private to this deployment's database.",
+                id="tigateway_channels.E016",
+            )
+        )
     origins = user.get("ALLOWED_ORIGINS")
     if origins is not None and (
         not isinstance(origins, list | tuple) or not all(isinstance(o, str) for o in origins)

@@ -17,8 +17,10 @@ SETTING_NAME = "TIGATEWAY_CHANNELS"
 DEFAULTS: dict[str, Any] = {
     # Channel-layer alias that carries topic messages between worker processes.
     "CHANNEL_LAYER": "default",
-    # Prefix of the channel-layer groups, one group per topic: "<prefix>.<topic>".
-    "GROUP_PREFIX": "tigw",
+    # Prefix of the channel-layer groups, one group per topic: "<prefix>.<topic>". None (the
+    # default) means "tigw.<deployment identity>", private to this deployment's database on a
+    # shared Redis; a string is an explicit override, used as given (docs/deployment.md).
+    "GROUP_PREFIX": None,
     # Let sockets without credentials connect and read (subscribe, get); never write.
     "ALLOW_ANONYMOUS_READ": False,
     # Browser origins allowed to open a socket; None means "the hosts in ALLOWED_HOSTS".

@@ -84,7 +84,11 @@ async def check(hub: Hub) -> dict[str, Any]:
         round_trip = await probe_layer(hub)
         components[layer_name] = {
             "status": "UP",
-            "details": {"roundTrip": round_trip, "backend": type(hub.layer).__name__},
+            "details": {
+                "roundTrip": round_trip,
+                "backend": type(hub.layer).__name__,
+                "foreignMessagesDropped": hub.foreign_dropped,
+            },
         }
     except Exception as exc:
         reason = str(exc) or type(exc).__name__

@@ -20,8 +20,9 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from tigateway_channels import history, relay
-from tigateway_channels.bus import DELIVER_EVENT, group_name
+from tigateway_channels.bus import DELIVER_EVENT
 from tigateway_channels.conf import tigw_settings
+from tigateway_channels.deployment import deployment_id, group_name
 from tigateway_channels.sockets import SocketState, Subscription
 from tigateway_channels.streams import TopicMessage, TopicStream
 from tigateway_channels.topics import TOPICS, SubscriptionFilter
@@ -29,6 +30,8 @@ from tigateway_channels.topics import TOPICS, SubscriptionFilter
 logger = logging.getLogger(__name__)
 
 PROBE_EVENT = "tigw.probe"
+# Distinct foreign sources logged by name; past this many, they are only counted.
+FOREIGN_SOURCES_LOGGED = 100
 
 
 class Hub:
@@ -39,6 +42,10 @@ class Hub:
         self.layer: Any = None
         self.channel: str | None = None
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.deployment: str | None = None
+        self.groups: dict[str, str] = {}
+        self.foreign_dropped = 0
+        self._foreign_sources: set[str] = set()
         self.streams = {
             name: TopicStream(name, tigw_settings.HISTORY_IN_MEMORY)
             for name, topic in TOPICS.items()
@@ -65,6 +72,7 @@ class Hub:
         if self._started is None:
             started = self._started = asyncio.get_running_loop().create_future()
             try:
+                self.deployment, self.groups = await database_sync_to_async(self._identity)()
                 await self._try_join()
                 positions = await database_sync_to_async(self._read_positions)()
             except BaseException as exc:
@@ -80,6 +88,10 @@ class Hub:
             self._tasks = lifecycle.start_background_tasks(self)
         await asyncio.shield(self._started)
 
+    @staticmethod
+    def _identity() -> tuple[str, dict[str, str]]:
+        return deployment_id(), {topic: group_name(topic) for topic in TOPICS}
+
     def _read_positions(self) -> dict[str, tuple[int, str]]:
         return {topic: history.position(topic) for topic in self.streams}
 
@@ -89,9 +101,13 @@ class Hub:
             raise RuntimeError(f"channel layer {self.layer_alias!r} is not configured")
         if self.channel is None:
             self.channel = await self.layer.new_channel()
-        for topic in TOPICS:
-            await self.layer.group_add(group_name(topic), self.channel)
+        await self.join_groups()
         self.joined = True
+
+    async def join_groups(self) -> None:
+        """Join (or renew) this process's membership of every topic group."""
+        for group in self.groups.values():
+            await self.layer.group_add(group, self.channel)
 
     async def _try_join(self) -> None:
         try:
@@ -134,9 +150,9 @@ class Hub:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         if self.layer is not None and self.channel is not None:
-            for topic in TOPICS:
+            for group in self.groups.values():
                 try:
-                    await self.layer.group_discard(group_name(topic), self.channel)
+                    await self.layer.group_discard(group, self.channel)
                 except Exception:
                     logger.debug("group_discard failed during hub stop", exc_info=True)
         self._started = None
@@ -182,6 +198,9 @@ class Hub:
             health.layer_state_changed(self, up, reason)
 
     def on_topic_message(self, message: dict[str, Any]) -> None:
+        if message.get("deployment") != self.deployment:
+            self._drop_foreign(message)
+            return
         topic = message.get("topic", "")
         stream = self.streams.get(topic)
         if stream is None:
@@ -193,6 +212,25 @@ class Hub:
         if stream.early and topic not in self._filling:
             self._filling.add(topic)
             self.spawn(self._fill_gap(stream))
+
+    def _drop_foreign(self, message: dict[str, Any]) -> None:
+        """Another deployment's message (a shared Redis, the same GROUP_PREFIX): it must never
+        move a stream, trigger a gap fill or reach a socket."""
+        self.foreign_dropped += 1
+        source = str(message.get("deployment") or "unknown")[:64]
+        if (
+            source not in self._foreign_sources
+            and len(self._foreign_sources) < FOREIGN_SOURCES_LOGGED
+        ):
+            self._foreign_sources.add(source)
+            logger.error(
+                "Dropped a %r message from deployment %r on this deployment's groups (%s is "
+                "ours); another deployment shares this Redis and these group names: give each "
+                "deployment its own GROUP_PREFIX, or leave it unset (docs/deployment.md)",
+                str(message.get("topic", ""))[:64],
+                source,
+                self.deployment,
+            )
 
     async def _fill_gap(self, stream: TopicStream) -> None:
         """Give a missing offset a moment to arrive, then read it from history."""

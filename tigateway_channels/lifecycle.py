@@ -11,10 +11,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from tigateway_channels import relay
-from tigateway_channels.bus import group_name
 from tigateway_channels.conf import tigw_settings
 from tigateway_channels.protocol import CloseCode, encode, make_envelope
-from tigateway_channels.topics import TOPICS
 
 if TYPE_CHECKING:
     from tigateway_channels.hub import Hub
@@ -44,8 +42,7 @@ async def renew_groups_forever(hub: Hub) -> None:
     while True:
         await asyncio.sleep(tigw_settings.GROUP_RENEW_SECONDS)
         try:
-            for topic in TOPICS:
-                await hub.layer.group_add(group_name(topic), hub.channel)
+            await hub.join_groups()
         except Exception:
             logger.warning("Renewing topic group memberships failed", exc_info=True)
 

@@ -211,6 +211,21 @@ class TopicSequence(models.Model):
         return f"{self.topic}@{self.offset} ({self.epoch})"
 
 
+def _new_installation_key() -> str:
+    return uuid.uuid4().hex
+
+
+class Installation(models.Model):
+    """One row per database: the key that keeps this deployment's channel-layer groups its own
+    on a Redis server shared with other deployments (``deployment.py``)."""
+
+    key = models.CharField(max_length=32, unique=True, default=_new_installation_key)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"installation {self.key}"
+
+
 class OutboxMessage(models.Model):
     """A topic message recorded in the transaction that caused it, published after commit."""
 
