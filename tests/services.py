@@ -124,6 +124,11 @@ def start_worker(server: str, env: dict[str, str], log_dir: Path, port: int = 0)
             "127.0.0.1",
             "-p",
             str(port),
+            # WebSocket protocol pings: how silent clients are kept honest (docs/deployment.md).
+            "--ping-interval",
+            "20",
+            "--ping-timeout",
+            "30",
             "example_project.asgi:application",
         ]
     elif server == "uvicorn":
@@ -139,6 +144,10 @@ def start_worker(server: str, env: dict[str, str], log_dir: Path, port: int = 0)
             "warning",
             "--timeout-graceful-shutdown",
             "5",
+            "--ws-ping-interval",
+            "20",
+            "--ws-ping-timeout",
+            "20",
             "example_project.asgi:application",
         ]
     else:

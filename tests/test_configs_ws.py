@@ -281,7 +281,7 @@ async def test_anonymous_sockets_may_read_configs_but_never_write(settings: Any)
     write = await socket.request("config_update", update("users", {"routes": [route("x")]}))
 
     assert got["type"] == "ack"
-    assert write["data"]["code"] == "UNAUTHORIZED"
+    assert write["data"]["code"] == "FORBIDDEN"
     await socket.close()
 
 

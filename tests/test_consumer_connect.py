@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 
 from tests.ws import connect, session_cookie_for, token_for
 
@@ -30,11 +31,50 @@ async def test_session_cookie_authenticates(operator: Any) -> None:
     await socket.close()
 
 
-async def test_no_credentials_gets_unauthorized_then_4401(db: Any) -> None:
+async def test_no_credentials_is_an_anonymous_session_that_stays_open(db: Any) -> None:
     socket, first = await connect()
-    assert first["type"] == "error"
-    assert first["data"]["code"] == "UNAUTHORIZED"
-    assert await socket.closed_with() == 4401
+    assert first["type"] == "ack"
+    assert first["data"]["result"]["auth"] == "anonymous"
+    assert first["data"]["result"]["user"] is None
+    pong = await socket.request("ping")
+    assert pong["type"] == "pong"
+    await socket.close()
+
+
+async def test_anonymous_subscribe_to_a_protected_topic_is_forbidden(db: Any) -> None:
+    socket, _ = await connect()
+    reply = await socket.request("subscribe", {"topics": ["routes"]})
+    assert reply["type"] == "error"
+    assert reply["data"]["code"] == "FORBIDDEN"
+    assert reply["data"]["requestId"] == "req-1"
+    assert reply["data"]["details"]["permission"] == "tigateway_channels.view_route"
+    assert "token" in reply["data"]["details"]["reason"]
+    assert (await socket.request("ping"))["type"] == "pong"
+    await socket.close()
+
+
+async def test_anonymous_rights_come_from_permissions(db: Any, settings: Any) -> None:
+    settings.AUTHENTICATION_BACKENDS = [
+        "django.contrib.auth.backends.ModelBackend",
+        "tests.test_consumer_connect.AnonymousMayViewRoutes",
+    ]
+    socket, _ = await connect()
+    reply = await socket.request("subscribe", {"topics": ["routes"]})
+    assert reply["type"] == "ack", reply
+    assert (await socket.request("subscribe", {"topics": ["config"]}))["data"]["code"] == (
+        "FORBIDDEN"
+    )
+    await socket.close()
+
+
+class AnonymousMayViewRoutes:
+    """A project's backend that lets anonymous users view routes (Django asks every backend)."""
+
+    def authenticate(self, request: Any, **credentials: Any) -> None:
+        return None
+
+    def has_perm(self, user: Any, perm: str, obj: Any = None) -> bool:
+        return not user.is_authenticated and perm == "tigateway_channels.view_route"
 
 
 async def test_anonymous_read_setting_lets_anonymous_connect_and_subscribe(settings: Any) -> None:
@@ -45,23 +85,40 @@ async def test_anonymous_read_setting_lets_anonymous_connect_and_subscribe(setti
     reply = await socket.request("subscribe", {"topics": ["routes"]})
     assert reply["type"] == "ack"
     create = await socket.request("route_create", {"route": {"id": "x", "uri": "http://a"}})
-    assert create["data"]["code"] == "UNAUTHORIZED"
+    assert create["data"]["code"] == "FORBIDDEN"
     await socket.close()
 
 
-async def test_forged_token_gets_unauthorized_then_4401(operator: Any) -> None:
+async def assert_refused_token_leaves_an_anonymous_session(socket: Any, first: Any) -> Any:
+    """The connect ack, then UNAUTHORIZED naming the token; the socket stays usable."""
+    assert first["type"] == "ack"
+    assert first["data"]["result"]["auth"] == "anonymous"
+    refused = await socket.receive()
+    assert refused["type"] == "error"
+    assert refused["data"]["code"] == "UNAUTHORIZED"
+    details = refused["data"]["details"]
+    assert details["field"] == "token"
+    assert details["reason"]
+    assert details["value"].endswith("characters)")
+    assert (await socket.request("ping"))["type"] == "pong"
+    forbidden = await socket.request("subscribe", {"topics": ["routes"]})
+    assert forbidden["data"]["code"] == "FORBIDDEN"
+    await socket.close()
+    return details
+
+
+async def test_forged_token_gets_unauthorized_and_an_anonymous_session(operator: Any) -> None:
     good = token_for(operator)
     header, payload, _signature = good.split(".")
     socket, first = await connect(token=f"{header}.{payload}.forgedsignature")
-    assert first["data"]["code"] == "UNAUTHORIZED"
-    assert first["data"]["details"]["field"] == "token"
-    assert await socket.closed_with() == 4401
+    details = await assert_refused_token_leaves_an_anonymous_session(socket, first)
+    assert "forgedsignature" not in details["value"]
 
 
-async def test_expired_token_gets_unauthorized_then_4401(operator: Any) -> None:
+async def test_expired_token_gets_unauthorized_and_an_anonymous_session(operator: Any) -> None:
     socket, first = await connect(token=token_for(operator, lifetime=dt.timedelta(seconds=-5)))
-    assert first["data"]["code"] == "UNAUTHORIZED"
-    assert await socket.closed_with() == 4401
+    details = await assert_refused_token_leaves_an_anonymous_session(socket, first)
+    assert "expired" in details["reason"].lower()
 
 
 async def test_token_expiring_during_connection_closes_with_4401(operator: Any) -> None:
@@ -75,8 +132,7 @@ async def test_token_expiring_during_connection_closes_with_4401(operator: Any) 
 
 async def test_garbage_token_is_unauthorized_not_a_crash(operator: Any) -> None:
     socket, first = await connect(token="x" * 10000)
-    assert first["data"]["code"] == "UNAUTHORIZED"
-    assert await socket.closed_with() == 4401
+    await assert_refused_token_leaves_an_anonymous_session(socket, first)
 
 
 async def test_browser_origin_outside_allowed_hosts_is_closed_4403(operator: Any) -> None:
@@ -108,12 +164,22 @@ async def test_subscriptions_query_parameter_subscribes(operator: Any, subscript
 async def test_bad_subscriptions_query_parameter_is_reported_and_socket_stays(
     operator: Any,
 ) -> None:
-    socket, first = await connect(token=token_for(operator), subscriptions='["nope"]')
-    assert first["type"] == "error"
-    assert first["data"]["code"] == "INVALID_SUBSCRIPTION"
-    ack = await socket.receive()
-    assert ack["data"]["requestType"] == "connect"
+    socket, ack = await connect(token=token_for(operator), subscriptions='["nope"]')
+    assert ack["data"]["requestType"] == "connect"  # the connect ack always comes first
     assert ack["data"]["result"]["topics"] == []
+    error = await socket.receive()
+    assert error["type"] == "error"
+    assert error["data"]["code"] == "INVALID_SUBSCRIPTION"
     pong = await socket.request("ping")
     assert pong["type"] == "pong"
+    await socket.close()
+
+
+async def test_connect_ack_comes_before_the_first_health_update(make_user: Any) -> None:
+    watcher = await sync_to_async(make_user)("watcher", "view_health")
+    socket, first = await connect(token=token_for(watcher), subscriptions="health")
+    assert first["type"] == "ack"
+    assert first["data"]["result"]["topics"] == ["health"]
+    health = await socket.receive(timeout=5)
+    assert health["type"] == "health_update"
     await socket.close()

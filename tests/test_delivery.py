@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import transaction
+from django.db import connection, transaction
 
 from tests.ws import Socket, connect, token_for
 from tigateway_channels import bus, relay
@@ -260,12 +260,31 @@ async def test_a_lost_offset_is_filled_from_history(viewer: Any, settings: Any) 
     await socket.close()
 
 
-async def test_silent_socket_is_pinged_then_closed_with_4408(viewer: Any, settings: Any) -> None:
+async def test_a_client_that_never_pings_gets_no_application_ping(
+    viewer: Any, settings: Any
+) -> None:
+    settings.TIGATEWAY_CHANNELS = {
+        "HEARTBEAT_INTERVAL_SECONDS": 0.2,
+        "HEARTBEAT_TIMEOUT_SECONDS": 0.2,
+    }
+    socket = await open_socket(viewer)
+    await socket.request("subscribe", {"topics": ["routes"]})
+    await asyncio.sleep(1.0)  # five intervals of silence
+    await create("still-here")
+    got = await socket.receive(timeout=3)
+    assert got["type"] == "route_update", got
+    await socket.close()
+
+
+async def test_a_client_that_pinged_is_pinged_when_silent_then_closed_with_4408(
+    viewer: Any, settings: Any
+) -> None:
     settings.TIGATEWAY_CHANNELS = {
         "HEARTBEAT_INTERVAL_SECONDS": 0.3,
         "HEARTBEAT_TIMEOUT_SECONDS": 0.3,
     }
     socket = await open_socket(viewer)
+    assert (await socket.request("ping"))["type"] == "pong"
     ping = await socket.receive(timeout=3)
     assert ping["type"] == "ping"
     assert await socket.closed_with(timeout=3) == 4408
@@ -277,6 +296,7 @@ async def test_answering_server_pings_keeps_the_socket_open(viewer: Any, setting
         "HEARTBEAT_TIMEOUT_SECONDS": 0.3,
     }
     socket = await open_socket(viewer)
+    assert (await socket.request("ping"))["type"] == "pong"
     for _ in range(3):
         ping = await socket.receive(timeout=3)
         assert ping["type"] == "ping"
@@ -287,18 +307,53 @@ async def test_answering_server_pings_keeps_the_socket_open(viewer: Any, setting
 
 async def test_health_topic_reports_database_and_channel_layer(make_user: Any) -> None:
     user = await sync_to_async(make_user)("watcher", "view_health")
+    await create("up-route")
+    await create("paused-route", status="INACTIVE")
     socket = await open_socket(user)
     await asyncio.sleep(0.3)
     await socket.send({"type": "subscribe", "id": "h", "data": {"topics": ["health"]}})
+    ack = await socket.receive()
+    assert ack["type"] == "ack"  # the reply first, then the data it started
     health = await socket.receive()
     assert health["type"] == "health_update"
-    assert health["data"]["status"] == "UP"
-    assert health["data"]["components"]["database"]["status"] == "UP"
-    layer = (
-        health["data"]["components"].get("redis") or health["data"]["components"]["channelLayer"]
-    )
-    assert layer["status"] == "UP"
-    assert "activeRoutes" in health["data"]["components"]["routes"]["details"]
+    data = health["data"]
+    assert data["status"] == "UP"
+    database = data["components"]["database"]
+    assert database["status"] == "UP"
+    assert database["details"]["responseTime"] >= 0
+    if connection.vendor == "postgresql":
+        assert database["details"]["connectionCount"] >= 1
+    assert data["components"]["routes"]["details"] == {"activeRoutes": 1, "totalRoutes": 2}
+    if "redis" in data["components"]:
+        redis = data["components"]["redis"]["details"]
+        assert redis["memoryUsage"].endswith("MB")
+        assert redis["memoryUsageBytes"] > 0
+    else:
+        assert data["components"]["channelLayer"]["status"] == "UP"
+    cluster = data["cluster"]
+    assert cluster["workers"] == 1 and cluster["status"] == "UP"
+    assert [m["worker"] for m in cluster["members"]] == [data["worker"]]
+    await socket.close()
+
+
+async def test_health_is_sent_at_a_regular_interval_without_changes(
+    make_user: Any, settings: Any
+) -> None:
+    settings.TIGATEWAY_CHANNELS = {
+        "HEALTH_INTERVAL_SECONDS": 0.1,
+        "HEALTH_UPDATE_SECONDS": 0.3,
+    }
+    user = await sync_to_async(make_user)("watcher", "view_health")
+    socket = await open_socket(user)
+    await socket.request("subscribe", {"topics": ["health"]})
+    updates = []
+    async with asyncio.timeout(5):
+        while len(updates) < 4:
+            message = await socket.receive()
+            if message["type"] == "health_update":
+                updates.append(message)
+    assert len({m["id"] for m in updates}) == 4
+    assert {m["data"]["status"] for m in updates} == {"UP"}
     await socket.close()
 
 

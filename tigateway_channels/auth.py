@@ -1,4 +1,5 @@
-"""Who is on the socket: a simplejwt access token in ``?token=``, else the Django session."""
+"""Who is on the socket: a simplejwt access token in ``?token=``, else the Django session, else
+an anonymous session (the token is optional, as the API document says)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,24 @@ class Identity:
         return bool(getattr(self.user, "is_authenticated", False))
 
 
+ANONYMOUS = Identity(user=AnonymousUser(), method="anonymous")
+
+
+def _redacted(token: str) -> str:
+    """Enough of a token to tell which one was refused, never enough to use it."""
+    return f"{token[:12]}... ({len(token)} characters)"
+
+
+def _refusal_reason(exc: Exception) -> str:
+    """simplejwt's own words, the specific ones ("Token is expired") over its summary."""
+    detail = getattr(exc, "detail", None)
+    if not isinstance(detail, dict):
+        return str(exc)
+    messages = detail.get("messages") or []
+    specific = [str(m.get("message")) for m in messages if isinstance(m, dict)]
+    return "; ".join(specific) or str(detail.get("detail"))
+
+
 def _user_from_token(raw_token: str) -> Identity:
     from rest_framework_simplejwt.authentication import JWTAuthentication
     from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
@@ -33,16 +52,17 @@ def _user_from_token(raw_token: str) -> Identity:
         validated = authentication.get_validated_token(raw_token)
         user = authentication.get_user(validated)
     except (InvalidToken, TokenError, AuthenticationFailed) as exc:
-        detail = getattr(exc, "detail", None)
-        reason = str(detail.get("detail")) if isinstance(detail, dict) else str(exc)
+        reason = _refusal_reason(exc)
         raise GatewayError(
             ErrorCode.UNAUTHORIZED,
             "Token is invalid or expired",
-            {"field": "token", "reason": reason},
+            {"field": "token", "value": _redacted(raw_token), "reason": reason},
         ) from None
     if not user.is_active:
         raise GatewayError(
-            ErrorCode.UNAUTHORIZED, "User is inactive", {"field": "token", "reason": "inactive"}
+            ErrorCode.UNAUTHORIZED,
+            "User is inactive",
+            {"field": "token", "value": _redacted(raw_token), "reason": "the user is inactive"},
         )
     expires = dt.datetime.fromtimestamp(int(validated["exp"]), tz=dt.UTC)
     return Identity(user=user, expires_at=expires, method="jwt")
@@ -55,7 +75,7 @@ async def authenticate(scope: dict[str, Any], token: str | None) -> Identity:
             raise GatewayError(
                 ErrorCode.UNAUTHORIZED,
                 "Token is invalid or expired",
-                {"field": "token", "reason": "token too long"},
+                {"field": "token", "value": _redacted(token), "reason": "token too long"},
             )
         return await database_sync_to_async(_user_from_token)(token)
     user = scope.get("user") or AnonymousUser()

@@ -57,8 +57,12 @@ DEFAULTS: dict[str, Any] = {
     "HEARTBEAT_INTERVAL_SECONDS": 45.0,
     # ... and closes it with 4408 if it still says nothing this long after the ping.
     "HEARTBEAT_TIMEOUT_SECONDS": 30.0,
-    # How often each worker checks its database and channel layer for the health topic.
+    # How often each worker checks its database and channel layer for the health topic, and
+    # shares its report with the other workers ...
     "HEALTH_INTERVAL_SECONDS": 5.0,
+    # ... and how often subscribers get a health_update when nothing changed (they get one at
+    # once when something does).
+    "HEALTH_UPDATE_SECONDS": 30.0,
     # Close sockets with 1001 and publish what is pending on SIGTERM/SIGINT before the
     # server's own shutdown runs.
     "GRACEFUL_SHUTDOWN": True,

@@ -18,7 +18,7 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.utils import await_many_dispatch
 
-from tigateway_channels.auth import Identity, authenticate
+from tigateway_channels.auth import ANONYMOUS, Identity, authenticate
 from tigateway_channels.conf import tigw_settings
 from tigateway_channels.handlers import HANDLERS
 from tigateway_channels.handlers.permissions import require_permission
@@ -80,6 +80,8 @@ class GatewayConsumer(AsyncConsumer):
         self.raw_send = scope.get("tigateway.raw_send", send)
         self.client_id = ""
         self._expiry_timer: asyncio.TimerHandle | None = None
+        # Frames a request starts that must follow its reply (the first health_update).
+        self._after_reply: list[tuple[str, dict[str, Any]]] = []
         try:
             await await_many_dispatch([receive], self.dispatch)
         except StopConsumer:
@@ -124,17 +126,13 @@ class GatewayConsumer(AsyncConsumer):
                 },
             )
             return self.close_with_error(error, CloseCode.ORIGIN_NOT_ALLOWED)
+        refused: GatewayError | None = None
         try:
             self.identity = await authenticate(self.scope, query.get("token"))
         except GatewayError as error:
-            return self.close_with_error(error, CloseCode.UNAUTHORIZED)
-        if not self.identity.is_authenticated and not tigw_settings.ALLOW_ANONYMOUS_READ:
-            error = GatewayError(
-                ErrorCode.UNAUTHORIZED,
-                "Authentication required",
-                {"reason": "provide a JWT access token in ?token= or log in (session cookie)"},
-            )
-            return self.close_with_error(error, CloseCode.UNAUTHORIZED)
+            # Accept as an anonymous session and say why: closing would make a client that
+            # resets its retry counter on every open (the API document's 10.1) loop forever.
+            self.identity, refused = ANONYMOUS, error
         self._schedule_token_expiry()
         hub = get_hub()
         await hub.start()
@@ -148,6 +146,7 @@ class GatewayConsumer(AsyncConsumer):
             "auth": self.identity.method,
             "topics": [],
         }
+        subscription_error: GatewayError | None = None
         if "subscriptions" in query:
             try:
                 topics = parse_subscriptions_param(query["subscriptions"])
@@ -156,8 +155,12 @@ class GatewayConsumer(AsyncConsumer):
                 )
                 result["topics"] = subscribed["topics"]
             except GatewayError as error:
-                self.send_error(error, None)
+                subscription_error = error
         self.send_message("ack", {"requestId": None, "requestType": "connect", "result": result})
+        for error in (refused, subscription_error):
+            if error is not None:
+                self.send_error(error, None)
+        self.flush_after_reply()
 
     def _schedule_token_expiry(self) -> None:
         expires_at = self.identity.expires_at
@@ -207,6 +210,12 @@ class GatewayConsumer(AsyncConsumer):
         if self.state is not None:
             self.state.heard()
 
+    def opt_in_to_heartbeats(self) -> None:
+        """A client that sends ``ping`` speaks the heartbeat protocol, so the server may ping
+        it and close it with 4408. Silent clients rely on WebSocket protocol pings instead."""
+        if self.state is not None:
+            self.state.app_heartbeat = True
+
     # -- replies ------------------------------------------------------------------------
 
     def send_message(self, message_type: str, data: dict[str, Any]) -> None:
@@ -215,6 +224,14 @@ class GatewayConsumer(AsyncConsumer):
 
     def send_error(self, error: GatewayError, request_id: Any) -> None:
         self.send_message("error", error.as_data(request_id))
+
+    def send_after_reply(self, message_type: str, data: dict[str, Any]) -> None:
+        self._after_reply.append((message_type, data))
+
+    def flush_after_reply(self) -> None:
+        frames, self._after_reply = self._after_reply, []
+        for message_type, data in frames:
+            self.send_message(message_type, data)
 
     # -- requests -----------------------------------------------------------------------
 
@@ -271,9 +288,11 @@ class GatewayConsumer(AsyncConsumer):
         try:
             result = await handler.func(self, request)
         except GatewayError as error:
+            self._after_reply.clear()
             self.send_error(error, request.id)
             return
         except Exception:
+            self._after_reply.clear()
             logger.exception("Handler for %s failed", request.type)
             error = GatewayError(ErrorCode.INTERNAL_ERROR, "Internal error; see server logs")
             self.send_error(error, request.id)
@@ -284,6 +303,7 @@ class GatewayConsumer(AsyncConsumer):
             self.send_message(
                 "ack", {"requestId": request.id, "requestType": request.type, "result": result}
             )
+        self.flush_after_reply()
 
     # -- subscriptions (called by handlers) ---------------------------------------------
 
@@ -291,12 +311,7 @@ class GatewayConsumer(AsyncConsumer):
         self, filters: dict[str, SubscriptionFilter], recover: dict[str, Position]
     ) -> dict[str, Any]:
         """All or nothing: every topic's permission is checked before any is joined."""
-        if not self.identity.is_authenticated:
-            if not tigw_settings.ALLOW_ANONYMOUS_READ:
-                raise GatewayError(
-                    ErrorCode.UNAUTHORIZED, "Authentication required", {"topics": list(filters)}
-                )
-        else:
+        if self.identity.is_authenticated or not tigw_settings.ALLOW_ANONYMOUS_READ:
             await database_sync_to_async(self._check_topic_permissions)(list(filters))
         hub = get_hub()
         assert self.state is not None
@@ -312,7 +327,7 @@ class GatewayConsumer(AsyncConsumer):
             if "snapshot" in outcome:
                 result.setdefault("snapshot", {})[name] = outcome["snapshot"]
         if "health" in filters and hub.last_health is not None:
-            self.send_message("health_update", hub.last_health)
+            self.send_after_reply("health_update", hub.last_health)
         result["topics"] = self.subscribed_topics()
         return result
 

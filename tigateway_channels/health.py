@@ -4,17 +4,20 @@ system events when the channel layer goes away or comes back."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.db import connection
 
 from tigateway_channels.conf import tigw_settings
 from tigateway_channels.models import OutboxMessage, Route, RouteStatus
 from tigateway_channels.protocol import encode, make_envelope
+from tigateway_channels.protocol.envelope import utc_timestamp
 
 if TYPE_CHECKING:
     from tigateway_channels.hub import Hub
@@ -30,12 +33,19 @@ def _database_details() -> dict[str, Any]:
     total = Route.objects.count()
     active = Route.objects.filter(status=RouteStatus.ACTIVE).count()
     pending = OutboxMessage.objects.filter(published_at__isnull=True).count()
-    return {
+    details: dict[str, Any] = {
         "responseTime": round((time.perf_counter() - started) * 1000, 2),
         "totalRoutes": total,
         "activeRoutes": active,
         "unpublishedMessages": pending,
     }
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            )
+            details["connectionCount"] = cursor.fetchone()[0]
+    return details
 
 
 async def probe_layer(hub: Hub) -> float:
@@ -58,18 +68,74 @@ def _layer_component_name(hub: Hub) -> str:
     return "redis" if type(hub.layer).__module__.startswith("channels_redis") else "channelLayer"
 
 
-async def check(hub: Hub) -> dict[str, Any]:
+class RedisStats:
+    """INFO figures of the channel layer's (first) Redis server.
+
+    A sync client in a thread, not redis.asyncio on the hub's loop: a cancelled INFO must
+    never hold up the loop's shutdown, and the thread finishes by its own socket timeout.
+    """
+
+    def __init__(self) -> None:
+        self._client: Any = None
+        self._tried = False
+
+    def _connect(self) -> Any:
+        if not self._tried:
+            self._tried = True
+            layers = getattr(settings, "CHANNEL_LAYERS", None) or {}
+            layer = layers.get(tigw_settings.CHANNEL_LAYER, {})
+            if str(layer.get("BACKEND", "")).startswith("channels_redis"):
+                self._client = _sync_client((layer.get("CONFIG") or {}).get("hosts"))
+        return self._client
+
+    def _details(self) -> dict[str, Any]:
+        client = self._connect()
+        if client is None:
+            return {}
+        info = client.info()
+        used = int(info.get("used_memory", 0))
+        details: dict[str, Any] = {
+            "memoryUsage": f"{used / 1024 / 1024:.1f}MB",
+            "memoryUsageBytes": used,
+            "connectedClients": int(info.get("connected_clients", 0)),
+        }
+        hits, misses = int(info.get("keyspace_hits", 0)), int(info.get("keyspace_misses", 0))
+        if hits + misses:
+            details["hitRate"] = round(hits / (hits + misses), 4)
+        return details
+
+    async def details(self) -> dict[str, Any]:
+        return await asyncio.to_thread(self._details)
+
+
+def _sync_client(hosts: Any) -> Any:
+    """A client for the first host in channels-redis's ``hosts`` forms (not Sentinel)."""
+    import redis
+    from channels_redis.utils import decode_hosts
+
+    host: dict[str, Any] = dict(decode_hosts(hosts)[0])
+    timeouts: dict[str, Any] = {
+        "socket_timeout": PROBE_TIMEOUT,
+        "socket_connect_timeout": PROBE_TIMEOUT,
+    }
+    if "address" in host:
+        return redis.Redis.from_url(host.pop("address"), **host, **timeouts)
+    if "master_name" in host:
+        return None
+    return redis.Redis(**host, **timeouts)
+
+
+async def check(hub: Hub, redis_stats: RedisStats | None = None) -> dict[str, Any]:
+    """This worker's view: its database, its channel layer, and the routes."""
     components: dict[str, Any] = {}
     try:
         async with asyncio.timeout(5):
             details = await database_sync_to_async(_database_details)()
-        components["database"] = {
-            "status": "UP",
-            "details": {
-                "responseTime": details["responseTime"],
-                "unpublishedMessages": details["unpublishedMessages"],
-            },
-        }
+        database = {"responseTime": details["responseTime"]}
+        for key in ("connectionCount", "unpublishedMessages"):
+            if key in details:
+                database[key] = details[key]
+        components["database"] = {"status": "UP", "details": database}
         components["routes"] = {
             "status": "UP",
             "details": {
@@ -82,14 +148,17 @@ async def check(hub: Hub) -> dict[str, Any]:
     layer_name = _layer_component_name(hub)
     try:
         round_trip = await probe_layer(hub)
-        components[layer_name] = {
-            "status": "UP",
-            "details": {
-                "roundTrip": round_trip,
-                "backend": type(hub.layer).__name__,
-                "foreignMessagesDropped": hub.foreign_dropped,
-            },
+        layer_details: dict[str, Any] = {
+            "roundTrip": round_trip,
+            "backend": type(hub.layer).__name__,
+            "foreignMessagesDropped": hub.foreign_dropped,
         }
+        if redis_stats is not None:
+            try:
+                layer_details.update(await redis_stats.details())
+            except Exception as exc:  # the probe passed: INFO alone may be refused (ACLs)
+                layer_details["infoError"] = (str(exc) or type(exc).__name__)[:200]
+        components[layer_name] = {"status": "UP", "details": layer_details}
     except Exception as exc:
         reason = str(exc) or type(exc).__name__
         components[layer_name] = {"status": "DOWN", "details": {"error": reason[:200]}}
@@ -112,7 +181,8 @@ async def check(hub: Hub) -> dict[str, Any]:
 
 
 def publish_health(hub: Hub, report: dict[str, Any]) -> None:
-    """Health is per worker: it goes to this worker's sockets, not through the layer."""
+    """Health goes to this worker's sockets; the cluster part comes from every worker's
+    reports (``ClusterHealth``), so a client on any worker sees the whole cluster."""
     hub.last_health = report
     frame = encode(
         make_envelope(
@@ -123,22 +193,35 @@ def publish_health(hub: Hub, report: dict[str, Any]) -> None:
 
 
 def _signature(report: dict[str, Any]) -> tuple[Any, ...]:
-    return (report["status"], *sorted((k, v["status"]) for k, v in report["components"].items()))
+    cluster = report.get("cluster") or {}
+    return (
+        report["status"],
+        *sorted((k, v["status"]) for k, v in report["components"].items()),
+        cluster.get("status"),
+        tuple((m["worker"], m["status"], m["stale"]) for m in cluster.get("members", ())),
+    )
 
 
 async def watch_forever(hub: Hub) -> None:
+    """Check this worker, share the report with the other workers, and tell subscribers when
+    anything changed, or every HEALTH_UPDATE_SECONDS in any case."""
     previous: tuple[Any, ...] | None = None
+    last_sent = 0.0
+    redis_stats = RedisStats()
     while True:
         try:
-            report = await check(hub)
+            report = await check(hub, redis_stats)
             layer = report["components"].get(_layer_component_name(hub), {})
             hub.set_layer_state(
                 layer.get("status") == "UP", layer.get("details", {}).get("error", "")
             )
+            await hub.share_health(report)
+            report["cluster"] = hub.cluster_health.summary(time.time())
             signature = _signature(report)
-            if signature != previous:
+            due = time.monotonic() - last_sent >= tigw_settings.HEALTH_UPDATE_SECONDS
+            if signature != previous or due:
                 publish_health(hub, report)
-                previous = signature
+                previous, last_sent = signature, time.monotonic()
             else:
                 hub.last_health = report
         except asyncio.CancelledError:
@@ -146,6 +229,50 @@ async def watch_forever(hub: Hub) -> None:
         except Exception:
             logger.warning("Health check failed", exc_info=True)
         await asyncio.sleep(tigw_settings.HEALTH_INTERVAL_SECONDS)
+
+
+class ClusterHealth:
+    """The latest report of every worker of this deployment, as each one shared it."""
+
+    def __init__(self) -> None:
+        self._reports: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def record(self, report: dict[str, Any], received_at: float) -> None:
+        worker = str(report.get("worker", ""))[:200]
+        if worker:
+            self._reports[worker] = (received_at, report)
+
+    def summary(self, now: float) -> dict[str, Any]:
+        """Members, their status and sockets; a worker silent for three intervals is stale,
+        and one silent for ten is forgotten (it stopped, or it was replaced)."""
+        interval = tigw_settings.HEALTH_INTERVAL_SECONDS
+        members = []
+        for worker, (seen, report) in sorted(self._reports.items()):
+            if now - seen > 10 * interval:
+                del self._reports[worker]
+                continue
+            members.append(
+                {
+                    "worker": worker,
+                    "status": report.get("status", "DOWN"),
+                    "sockets": int(report.get("sockets") or 0),
+                    "lastSeen": utc_timestamp(dt.datetime.fromtimestamp(seen, dt.UTC)),
+                    "stale": now - seen > 3 * interval,
+                }
+            )
+        fresh = [m for m in members if not m["stale"]]
+        if fresh and len(fresh) == len(members) and all(m["status"] == "UP" for m in fresh):
+            status = "UP"
+        elif any(m["status"] == "UP" for m in fresh):
+            status = "DEGRADED"
+        else:
+            status = "DOWN"
+        return {
+            "status": status,
+            "workers": len(fresh),
+            "sockets": sum(m["sockets"] for m in fresh),
+            "members": members,
+        }
 
 
 def _record_event(event: str, severity: str, details: dict[str, Any]) -> None:

@@ -13,13 +13,14 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import weakref
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from tigateway_channels import history, relay
+from tigateway_channels import health, history, relay
 from tigateway_channels.bus import DELIVER_EVENT
 from tigateway_channels.conf import tigw_settings
 from tigateway_channels.deployment import deployment_id, group_name
@@ -30,6 +31,7 @@ from tigateway_channels.topics import TOPICS, SubscriptionFilter
 logger = logging.getLogger(__name__)
 
 PROBE_EVENT = "tigw.probe"
+HEALTH_EVENT = "tigw.health"
 # Distinct foreign sources logged by name; past this many, they are only counted.
 FOREIGN_SOURCES_LOGGED = 100
 
@@ -59,6 +61,7 @@ class Hub:
         self.shutting_down = False
         self.probes: dict[str, asyncio.Future[None]] = {}
         self.last_health: dict[str, Any] | None = None
+        self.cluster_health = health.ClusterHealth()
         self._started: asyncio.Future[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._filling: set[str] = set()
@@ -184,6 +187,8 @@ class Hub:
             kind = message.get("type")
             if kind == DELIVER_EVENT:
                 self.on_topic_message(message)
+            elif kind == HEALTH_EVENT:
+                self.on_health_report(message)
             elif kind == PROBE_EVENT:
                 probe = self.probes.pop(message.get("probe", ""), None)
                 if probe is not None and not probe.done():
@@ -193,9 +198,26 @@ class Hub:
         """Record a change of reachability as a system event (see ``health.py``)."""
         if up != self.layer_up:
             self.layer_up = up
-            from tigateway_channels import health
-
             health.layer_state_changed(self, up, reason)
+
+    async def share_health(self, report: dict[str, Any]) -> None:
+        """Keep this worker's report and send it to the other workers of this deployment."""
+        self.cluster_health.record(report, time.time())
+        if not self.joined:
+            return
+        message = {"type": HEALTH_EVENT, "deployment": self.deployment, "report": report}
+        try:
+            await self.layer.group_send(self.groups["health"], message)
+        except Exception:
+            logger.debug("Sharing the health report failed", exc_info=True)
+
+    def on_health_report(self, message: dict[str, Any]) -> None:
+        if message.get("deployment") != self.deployment:
+            self._drop_foreign(message)
+            return
+        report = message.get("report")
+        if isinstance(report, dict) and report.get("worker") != self.worker_id:
+            self.cluster_health.record(report, time.time())
 
     def on_topic_message(self, message: dict[str, Any]) -> None:
         if message.get("deployment") != self.deployment:

@@ -48,7 +48,11 @@ async def renew_groups_forever(hub: Hub) -> None:
 
 
 async def heartbeat_forever(hub: Hub) -> None:
-    """Ping sockets that have been silent; close those that stay silent with 4408."""
+    """Ping opted-in sockets that have been silent; close those that stay silent with 4408.
+
+    Only sockets that sent a ``ping`` themselves take part: a client written from the API
+    document may never send anything, and knows no server ``ping``; the ASGI server's
+    WebSocket protocol pings keep those honest (docs/deployment.md)."""
     interval = tigw_settings.HEARTBEAT_INTERVAL_SECONDS
     timeout = tigw_settings.HEARTBEAT_TIMEOUT_SECONDS
     tick = max(0.05, min(interval, timeout) / 4)
@@ -56,6 +60,8 @@ async def heartbeat_forever(hub: Hub) -> None:
         await asyncio.sleep(tick)
         now = time.monotonic()
         for state in list(hub.sockets):
+            if not state.app_heartbeat:
+                continue
             if state.ping_sent_at is not None:
                 if now - state.ping_sent_at > timeout:
                     state.ping_sent_at = None

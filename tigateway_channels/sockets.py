@@ -208,7 +208,15 @@ class Subscription:
 class SocketState:
     """What the hub tracks per socket: writer, subscriptions, and when the client last spoke."""
 
-    __slots__ = ("__weakref__", "close", "last_heard", "ping_sent_at", "subscriptions", "writer")
+    __slots__ = (
+        "__weakref__",
+        "app_heartbeat",
+        "close",
+        "last_heard",
+        "ping_sent_at",
+        "subscriptions",
+        "writer",
+    )
 
     def __init__(self, writer: SocketWriter, close: Callable[[int, str], None]) -> None:
         self.writer = writer
@@ -216,6 +224,8 @@ class SocketState:
         self.close = close  # (code, reason) -> None: sends an error saying why, then closes
         self.last_heard = time.monotonic()
         self.ping_sent_at: float | None = None
+        # Only clients that sent a ``ping`` get application pings (and 4408).
+        self.app_heartbeat = False
 
     def heard(self) -> None:
         self.last_heard = time.monotonic()

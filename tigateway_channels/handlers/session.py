@@ -23,6 +23,7 @@ MAX_TOPICS_PER_REQUEST = 32
 
 @handles("ping", reply_type="pong")
 async def ping(conn: GatewayConsumer, message: ClientMessage) -> dict[str, Any]:
+    conn.opt_in_to_heartbeats()
     return {"serverTime": utc_timestamp()}
 
 
