@@ -92,14 +92,20 @@ class ConfigWriteSerializer(serializers.Serializer):
     """The body of a config create (POST) or replace (PUT): HTTP shape only.
 
     What a valid document is belongs to the config service. The body may be a config as GET
-    returned it: ``createdAt``, ``updatedAt`` and ``updatedBy`` are ignored, and ``version``
-    is the version you last saw (optimistic locking).
+    returned it: ``createdAt``, ``updatedAt`` and ``updatedBy`` are ignored, ``version`` is
+    the version you last saw (optimistic locking), and the document's own ``id`` is checked
+    by the service against the config id.
     """
 
     configType = serializers.CharField(
         required=False, max_length=100, help_text="Required on POST, e.g. route_config."
     )
-    id = serializers.CharField(required=False, max_length=200, help_text="Required on POST.")
+    configId = serializers.CharField(
+        required=False, max_length=200, help_text="Required on POST (or its older name, id)."
+    )
+    id = serializers.CharField(
+        required=False, max_length=200, help_text="The older name of configId, still accepted."
+    )
     config = serializers.JSONField(help_text='The document, e.g. {"routes": [...]}.')
     version = serializers.IntegerField(
         required=False, min_value=0, help_text="The version you last saw; 0: must not exist yet."
@@ -111,20 +117,26 @@ class ConfigWriteSerializer(serializers.Serializer):
     )
 
     def __init__(self, *args: Any, key: tuple[str, str] | None = None, **kwargs: Any) -> None:
-        """``key`` is the (configType, id) of the URL on PUT; without it the body names it."""
+        """``key`` is the (configType, configId) of the URL on PUT; else the body names it."""
         super().__init__(*args, **kwargs)
         self.key = key
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         errors: dict[str, list[str]] = {}
-        names = ("configType", "id")
-        from_url = dict(zip(names, self.key, strict=True)) if self.key else {}
-        for name in names:
+        spelled = {"configType": "configType", "configId": "configId"}
+        if "id" in attrs:
+            older = attrs.pop("id")
+            if attrs.get("configId", older) != older:
+                raise serializers.ValidationError({"id": ["id and configId differ"]})
+            if "configId" not in attrs:
+                attrs["configId"], spelled["configId"] = older, "id"
+        from_url = dict(zip(spelled, self.key, strict=True)) if self.key else {}
+        for name, shown in spelled.items():
             given = attrs.get(name)
             if not from_url and not given:
-                errors[name] = [f"{name} is required"]
+                errors[shown] = [f"{shown} is required"]
             elif from_url and given not in (None, from_url[name]):
-                errors[name] = [f"{name} is given by the URL and cannot change"]
+                errors[shown] = [f"{shown} is given by the URL and cannot change"]
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
