@@ -17,12 +17,11 @@ from rest_framework.settings import api_settings
 from tigateway_channels.models import Route, RouteStatus
 from tigateway_channels.protocol.errors import GatewayError
 from tigateway_channels.services.errors import issues_by_field
-from tigateway_channels.services.routes import UPDATABLE_FIELDS, clean_route_data
-
-# Read-only parts of the representation, ignored on input (as DRF does for read-only fields),
-# so a route fetched with GET can be sent back with PUT. ``version`` is not among them: on an
-# update it is the expected version (optimistic locking).
-IGNORED_ON_INPUT = ("createdAt", "updatedAt")
+from tigateway_channels.services.routes import (
+    UPDATABLE_FIELDS,
+    clean_route_data,
+    writable_route_fields,
+)
 
 
 class RouteSerializer(serializers.Serializer):
@@ -62,12 +61,10 @@ class RouteSerializer(serializers.Serializer):
                 {api_settings.NON_FIELD_ERRORS_KEY: ["Expected a JSON object of route fields."]},
                 code="INVALID_ROUTE_CONFIG",
             )
-        body = {key: value for key, value in data.items() if key not in IGNORED_ON_INPUT}
+        # A route as GET returned it may come back: the service says what is ignored.
+        body, version = writable_route_fields(data, self.route_id)
         if self.route_id is None:
             return self._clean(body, partial=False, errors={})
-        version = body.pop("version", None)
-        if body.get("id") == self.route_id:
-            del body["id"]  # naming the route it updates is no change of id
         errors: dict[str, list[str]] = {}
         if not self.partial:
             for name in UPDATABLE_FIELDS:
