@@ -28,7 +28,9 @@ class RouteSerializer(serializers.Serializer):
     """Route in, route out; the declared fields describe the API (browsable API, schema)."""
 
     id = serializers.CharField(help_text="Letters, digits, - and _; cannot change.")
-    uri = serializers.CharField(help_text="Absolute http(s) or ws(s) upstream URI.")
+    uri = serializers.CharField(
+        help_text="http(s)://host, ws(s)://host, lb://service, lb:ws(s)://service or forward:/path."
+    )
     predicates = serializers.JSONField(
         required=False, help_text='e.g. ["Path=/api/users/**"] or [{"name": "Path", ...}]'
     )
