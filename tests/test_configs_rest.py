@@ -140,7 +140,13 @@ def test_missing_config_or_version_is_404_config_not_found(api: APIClient) -> No
     assert missing.json() == {
         "code": "CONFIG_NOT_FOUND",
         "message": "Config route_config/nope not found",
-        "details": {"configType": "route_config", "configId": "nope"},
+        "details": {
+            "field": "configId",
+            "value": "nope",
+            "reason": "no route_config config has this id",
+            "configType": "route_config",
+            "configId": "nope",
+        },
     }
     assert old.json()["details"]["version"] == 5
 

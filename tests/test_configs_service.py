@@ -258,6 +258,9 @@ def test_stale_expected_version_is_a_version_conflict_and_changes_nothing() -> N
 
     assert error.code == ErrorCode.VERSION_CONFLICT
     assert error.details == {
+        "field": "version",
+        "value": 1,
+        "reason": "the config is at version 2; reload it and try again",
         "configType": "route_config",
         "configId": "users",
         "expectedVersion": 1,
@@ -420,7 +423,13 @@ def test_missing_config_is_config_not_found_with_its_key() -> None:
     error = failure(config_service.get_config, "route_config", "nope")
 
     assert error.code == ErrorCode.CONFIG_NOT_FOUND
-    assert error.details == {"configType": "route_config", "configId": "nope"}
+    assert error.details == {
+        "field": "configId",
+        "value": "nope",
+        "reason": "no route_config config has this id",
+        "configType": "route_config",
+        "configId": "nope",
+    }
 
 
 def test_every_change_records_a_config_update_with_filter_attributes() -> None:

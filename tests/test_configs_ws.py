@@ -91,7 +91,13 @@ async def test_config_get_of_an_older_version_and_of_missing_ones(config_admin: 
     assert gone["data"]["code"] == "CONFIG_NOT_FOUND"
     assert gone["data"]["details"]["version"] == 9
     assert missing["data"]["code"] == "CONFIG_NOT_FOUND"
-    assert missing["data"]["details"] == {"configType": "route_config", "configId": "nope"}
+    assert missing["data"]["details"] == {
+        "field": "configId",
+        "value": "nope",
+        "reason": "no route_config config has this id",
+        "configType": "route_config",
+        "configId": "nope",
+    }
     await socket.close()
 
 

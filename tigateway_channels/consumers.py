@@ -23,6 +23,7 @@ from tigateway_channels.conf import tigw_settings
 from tigateway_channels.handlers import HANDLERS
 from tigateway_channels.handlers.permissions import require_permission
 from tigateway_channels.hub import get_hub
+from tigateway_channels.inbound import RequestQueue
 from tigateway_channels.protocol import (
     ClientMessage,
     CloseCode,
@@ -32,6 +33,7 @@ from tigateway_channels.protocol import (
     make_envelope,
     parse_client_message,
 )
+from tigateway_channels.protocol.messages import peek_request_id
 from tigateway_channels.recovery import Position, subscribe_topic
 from tigateway_channels.security import TokenBucket, origin_allowed, request_origin
 from tigateway_channels.sockets import SocketState, SocketWriter
@@ -70,6 +72,7 @@ class GatewayConsumer(AsyncConsumer):
     identity: Identity
     writer: SocketWriter | None = None
     state: SocketState | None = None
+    requests: RequestQueue | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         # No per-socket channel: the hub delivers topic messages (see module docstring).
@@ -110,8 +113,14 @@ class GatewayConsumer(AsyncConsumer):
         await self.base_send({"type": "websocket.accept"})
         self.writer = SocketWriter(self.raw_send, tigw_settings.SEND_QUEUE_LIMIT, self._too_slow)
         self.state = SocketState(self.writer, self._close_for)
-        self.bucket = TokenBucket(
-            tigw_settings.CLIENT_RATE_PER_SECOND, tigw_settings.CLIENT_RATE_BURST
+        self.requests = RequestQueue(
+            self.answer,
+            self.send_error,
+            TokenBucket(tigw_settings.CLIENT_RATE_PER_SECOND, tigw_settings.CLIENT_RATE_BURST),
+            limit=tigw_settings.CLIENT_QUEUE_LIMIT,
+            max_chars=tigw_settings.CLIENT_QUEUE_BYTES,
+            flood_after=tigw_settings.FLOOD_CLOSE_AFTER,
+            on_flood=self._flooding,
         )
         if not origin_allowed(request_origin(self.scope)):
             error = GatewayError(
@@ -197,6 +206,8 @@ class GatewayConsumer(AsyncConsumer):
     def _teardown(self) -> None:
         if self._expiry_timer is not None:
             self._expiry_timer.cancel()
+        if self.requests is not None:
+            self.requests.stop()
         if self.state is not None:
             get_hub().detach(self.state)
         if self.writer is not None:
@@ -214,57 +225,72 @@ class GatewayConsumer(AsyncConsumer):
         self.writer.push(encode(make_envelope(message_type, data, source=tigw_settings.SOURCE)))
 
     def send_error(self, error: GatewayError, request_id: Any) -> None:
-        self.send_message("error", error.as_data(request_id))
+        """The one place an error becomes a reply: ``requestId`` always present (spec 9.1)."""
+        self.send_message("error", {**error.as_data(), "requestId": request_id})
 
     # -- requests -----------------------------------------------------------------------
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
-        if self.writer is None or self.state is None or not hasattr(self, "identity"):
+        """Queue the frame to be answered in its turn; refuse at once what cannot be read."""
+        if self.requests is None or not hasattr(self, "identity"):
             return
         self.heard_from_client()
         text = message.get("text")
+        if text is None:
+            raw = message.get("bytes") or b""
+            error = GatewayError(
+                ErrorCode.INVALID_MESSAGE_FORMAT,
+                "Binary frames are not supported",
+                {"field": "$", "value": None, "reason": "send JSON as a text frame"},
+            )
+            self.requests.refuse(error, peek_request_id(raw))
+            return
+        too_large = self._size_error(text)
+        if too_large is not None:
+            self.requests.refuse(too_large, peek_request_id(text))
+            return
+        self.requests.put(text)
+
+    def _size_error(self, text: str) -> GatewayError | None:
+        limit = tigw_settings.MAX_MESSAGE_BYTES
+        if len(text) * 4 <= limit:  # four bytes per character at most: cannot be over
+            return None
+        size = len(text) if len(text) > limit else len(text.encode())
+        if size <= limit:
+            return None
+        return GatewayError(
+            ErrorCode.MESSAGE_TOO_LARGE,
+            f"Message exceeds {limit} bytes",
+            {
+                "field": "$",
+                "value": size,
+                "limit": limit,
+                "reason": f"the frame has {size} bytes or more; the limit is {limit}: "
+                "split the request or send less",
+            },
+        )
+
+    def _flooding(self, request_id: Any) -> None:
+        error = GatewayError(
+            ErrorCode.RATE_LIMITED,
+            "Too many messages; closing",
+            {
+                "reason": "flooding: messages kept arriving faster than they were answered",
+                "limitPerSecond": tigw_settings.CLIENT_RATE_PER_SECOND,
+            },
+        )
+        self.send_error(error, request_id)
+        if self.writer is not None:
+            self.writer.push_close(int(CloseCode.FLOODING))
+
+    async def answer(self, text: str) -> None:
+        """Parse and handle one queued frame (called by the request queue, in order)."""
         try:
-            if text is None:
-                raise GatewayError(
-                    ErrorCode.INVALID_MESSAGE_FORMAT,
-                    "Binary frames are not supported",
-                    {"field": "$", "reason": "send JSON as a text frame"},
-                )
-            self._check_size(text)
-            if not self.bucket.allow():
-                self._rate_limited()
-                return
             request = parse_client_message(text, KNOWN_TYPES)
         except GatewayError as error:
             self.send_error(error, error.request_id)
             return
         await self.handle_request(request)
-
-    def _check_size(self, text: str) -> None:
-        limit = tigw_settings.MAX_MESSAGE_BYTES
-        if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
-            raise GatewayError(
-                ErrorCode.MESSAGE_TOO_LARGE,
-                f"Message exceeds {limit} bytes",
-                {"field": "$", "limit": limit, "reason": "split the request or send less"},
-            )
-
-    def _rate_limited(self) -> None:
-        if self.bucket.rejected_in_row >= tigw_settings.FLOOD_CLOSE_AFTER:
-            error = GatewayError(
-                ErrorCode.RATE_LIMITED, "Too many messages; closing", {"reason": "flooding"}
-            )
-            self.close_with_error(error, CloseCode.FLOODING)
-            return
-        retry_ms = int(1000 / max(self.bucket.rate, 0.001))
-        self.send_error(
-            GatewayError(
-                ErrorCode.RATE_LIMITED,
-                "Too many messages",
-                {"limitPerSecond": self.bucket.rate, "retryAfterMs": retry_ms},
-            ),
-            None,
-        )
 
     async def handle_request(self, request: ClientMessage) -> None:
         handler = HANDLERS[request.type]
@@ -275,7 +301,11 @@ class GatewayConsumer(AsyncConsumer):
             return
         except Exception:
             logger.exception("Handler for %s failed", request.type)
-            error = GatewayError(ErrorCode.INTERNAL_ERROR, "Internal error; see server logs")
+            error = GatewayError(
+                ErrorCode.INTERNAL_ERROR,
+                "Internal error; see server logs",
+                {"reason": "an unexpected server error; the details are in the server log"},
+            )
             self.send_error(error, request.id)
             return
         if handler.reply_type == "pong":
@@ -294,7 +324,9 @@ class GatewayConsumer(AsyncConsumer):
         if not self.identity.is_authenticated:
             if not tigw_settings.ALLOW_ANONYMOUS_READ:
                 raise GatewayError(
-                    ErrorCode.UNAUTHORIZED, "Authentication required", {"topics": list(filters)}
+                    ErrorCode.UNAUTHORIZED,
+                    "Authentication required",
+                    {"reason": "anonymous connections may not subscribe", "topics": list(filters)},
                 )
         else:
             await database_sync_to_async(self._check_topic_permissions)(list(filters))

@@ -65,13 +65,26 @@ def _check_integer(field: str, value: Any) -> None:
         )
 
 
-def config_not_found(config_type: str, config_id: str, version: int | None = None) -> GatewayError:
-    details: dict[str, Any] = {"configType": config_type, "configId": config_id}
+def config_not_found(
+    config_type: str, config_id: str, version: int | None = None, field: str = "version"
+) -> GatewayError:
+    """``field`` names the request field that asked for ``version`` (``toVersion``...)."""
+    details: dict[str, Any] = {
+        "field": "configId",
+        "value": config_id,
+        "reason": f"no {config_type} config has this id",
+        "configType": config_type,
+        "configId": config_id,
+    }
     what = f"Config {config_type}/{config_id}"
     if version is not None:
-        details["version"] = version
+        details.update(
+            field=field,
+            value=version,
+            version=version,
+            reason="no such version is kept (it never existed or was pruned)",
+        )
         what += f" at version {version}"
-        details["reason"] = "no such version is kept (it never existed or was pruned)"
     return GatewayError(ErrorCode.CONFIG_NOT_FOUND, f"{what} not found", details)
 
 
@@ -91,6 +104,9 @@ def _check_version(
         ErrorCode.VERSION_CONFLICT,
         f"Config {config_type}/{config_id} was changed by someone else (now at version {current})",
         {
+            "field": "version",
+            "value": expected,
+            "reason": f"the config is at version {current}; reload it and try again",
             "configType": config_type,
             "configId": config_id,
             "expectedVersion": expected,
@@ -185,7 +201,14 @@ def _store(
             raise GatewayError(
                 ErrorCode.VERSION_CONFLICT,
                 f"Config {key[0]}/{key[1]} was created by someone else at the same time",
-                {"configType": key[0], "configId": key[1], "expectedVersion": 0},
+                {
+                    "field": "configId",
+                    "value": key[1],
+                    "reason": "created by another request at the same time; reload it",
+                    "configType": key[0],
+                    "configId": key[1],
+                    "expectedVersion": 0,
+                },
             ) from None
     else:
         config.save()
@@ -262,7 +285,7 @@ def rollback_config(
         _check_version(config, config_type, config_id, expected_version)
         revision = config.revisions.filter(version=to_version).first()
         if revision is None:
-            raise config_not_found(config_type, config_id, to_version)
+            raise config_not_found(config_type, config_id, to_version, field="toVersion")
         kind = get_config_type(config_type)
         _validate(kind, config, revision.document, adopt_routes=False)
         change = ConfigChange("rolled_back", source, _author(user), restored_from=revision)

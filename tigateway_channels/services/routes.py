@@ -177,7 +177,14 @@ def _check_version(route: Route, expected: Any) -> None:
         raise GatewayError(
             ErrorCode.VERSION_CONFLICT,
             f"Route {route.id!r} was changed by someone else (now at version {route.version})",
-            {"routeId": route.id, "expectedVersion": expected, "currentVersion": route.version},
+            {
+                "field": "version",
+                "value": expected,
+                "reason": f"the route is at version {route.version}; reload it and try again",
+                "routeId": route.id,
+                "expectedVersion": expected,
+                "currentVersion": route.version,
+            },
         )
 
 
