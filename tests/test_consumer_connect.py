@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 
 from tests.ws import connect, session_cookie_for, token_for
 
@@ -117,3 +118,94 @@ async def test_bad_subscriptions_query_parameter_is_reported_and_socket_stays(
     pong = await socket.request("ping")
     assert pong["type"] == "pong"
     await socket.close()
+
+
+async def read_until_ack(socket: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The errors sent before the connect ack, and the ack."""
+    errors = []
+    while True:
+        message = await socket.receive()
+        if message["type"] == "ack":
+            return errors, message
+        errors.append(message)
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        [("subscriptions", "routes"), ("subscriptions", '["config"]'), ("subscriptions", "events")],
+        [("subscriptions", '["routes", "config"]'), ("subscriptions", "events,routes")],
+        [("subscriptions", "routes,config,events")],
+    ],
+    ids=["three-values", "array-and-list", "one-list"],
+)
+async def test_subscriptions_given_several_times_are_merged(
+    make_user: Any, pairs: list[tuple[str, str]]
+) -> None:
+    user = await sync_to_async(make_user)(
+        "reader", "view_route", "view_gatewayconfig", "view_events"
+    )
+    socket, first = await connect(token=token_for(user), query_pairs=pairs)
+    assert first["type"] == "ack", first
+    assert first["data"]["result"]["topics"] == ["routes", "config", "events"]
+    await socket.close()
+
+
+async def test_an_unknown_topic_costs_only_itself(operator: Any) -> None:
+    socket, _ = await connect(
+        token=token_for(operator),
+        query_pairs=[("subscriptions", "nope,routes"), ("subscriptions", '["routes", 5]')],
+    )
+    socket_errors, ack = await read_until_ack_after(socket, _)
+    assert ack["data"]["result"]["topics"] == ["routes"]
+    details = [error["data"]["details"] for error in socket_errors]
+    assert [(d["field"], d["value"]) for d in details] == [
+        ("subscriptions", 5),
+        ("subscriptions", "nope"),
+    ]
+    assert all(error["data"]["code"] == "INVALID_SUBSCRIPTION" for error in socket_errors)
+    assert all(error["data"]["requestId"] is None for error in socket_errors)
+    await socket.close()
+
+
+async def test_a_forbidden_topic_costs_only_itself(viewer: Any) -> None:
+    socket, first = await connect(token=token_for(viewer), subscriptions='["metrics", "routes"]')
+    errors, ack = await read_until_ack_after(socket, first)
+    assert ack["data"]["result"]["topics"] == ["routes"]
+    [error] = errors
+    assert error["data"]["code"] == "FORBIDDEN"
+    details = error["data"]["details"]
+    assert (details["field"], details["value"]) == ("subscriptions", "metrics")
+    assert details["permission"] == "tigateway_channels.view_metrics"
+    await socket.close()
+
+
+async def test_an_over_long_client_id_is_an_error_and_the_socket_stays(operator: Any) -> None:
+    socket, first = await connect(token=token_for(operator), clientId="c" * 500)
+    errors, ack = await read_until_ack_after(socket, first)
+
+    [error] = errors
+    assert error["data"]["code"] == "INVALID_MESSAGE_FORMAT"
+    details = error["data"]["details"]
+    assert details["field"] == "clientId"
+    assert details["value"] == "c" * 64 + "..."
+    assert "128" in details["reason"] and "500" in details["reason"]
+    assert ack["data"]["result"]["clientId"] is None
+    assert (await socket.request("ping"))["type"] == "pong"
+    await socket.close()
+
+
+async def test_a_client_id_of_128_characters_is_kept(operator: Any) -> None:
+    socket, first = await connect(token=token_for(operator), clientId="c" * 128)
+    assert first["type"] == "ack"
+    assert first["data"]["result"]["clientId"] == "c" * 128
+    await socket.close()
+
+
+async def read_until_ack_after(
+    socket: Any, first: dict[str, Any]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    if first["type"] == "ack":
+        return [], first
+    errors, ack = await read_until_ack(socket)
+    return [first, *errors], ack

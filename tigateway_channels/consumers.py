@@ -10,9 +10,7 @@ import asyncio
 import logging
 import time
 from typing import Any
-from urllib.parse import parse_qs
 
-import orjson
 from channels.consumer import AsyncConsumer
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
@@ -20,6 +18,7 @@ from channels.utils import await_many_dispatch
 
 from tigateway_channels.auth import Identity, authenticate
 from tigateway_channels.conf import tigw_settings
+from tigateway_channels.connect_params import read_connect_params
 from tigateway_channels.handlers import HANDLERS
 from tigateway_channels.handlers.permissions import require_permission
 from tigateway_channels.hub import get_hub
@@ -42,30 +41,6 @@ from tigateway_channels.topics import TOPICS, SubscriptionFilter, get_topic
 logger = logging.getLogger(__name__)
 
 KNOWN_TYPES = frozenset(HANDLERS)
-MAX_CLIENT_ID_LENGTH = 128
-
-
-def _query(scope: dict[str, Any]) -> dict[str, str]:
-    raw = scope.get("query_string", b"").decode("latin1")
-    return {key: values[-1] for key, values in parse_qs(raw, max_num_fields=32).items()}
-
-
-def parse_subscriptions_param(value: str) -> list[str]:
-    """``subscriptions`` is a JSON array (spec 1.3) or a comma-separated list."""
-    value = value.strip()
-    if value.startswith("["):
-        try:
-            topics = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            topics = None
-        if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
-            raise GatewayError(
-                ErrorCode.INVALID_SUBSCRIPTION,
-                "subscriptions must be a JSON array of topic names",
-                {"field": "subscriptions", "value": value[:200], "reason": "not a JSON array"},
-            )
-        return topics
-    return [topic.strip() for topic in value.split(",") if topic.strip()]
 
 
 class GatewayConsumer(AsyncConsumer):
@@ -108,8 +83,8 @@ class GatewayConsumer(AsyncConsumer):
         return self.identity.user
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
-        query = _query(self.scope)
-        self.client_id = query.get("clientId", "")[:MAX_CLIENT_ID_LENGTH]
+        params = read_connect_params(self.scope)
+        self.client_id = params.client_id or ""
         await self.base_send({"type": "websocket.accept"})
         self.writer = SocketWriter(self.raw_send, tigw_settings.SEND_QUEUE_LIMIT, self._too_slow)
         self.state = SocketState(self.writer, self._close_for)
@@ -134,7 +109,7 @@ class GatewayConsumer(AsyncConsumer):
             )
             return self.close_with_error(error, CloseCode.ORIGIN_NOT_ALLOWED)
         try:
-            self.identity = await authenticate(self.scope, query.get("token"))
+            self.identity = await authenticate(self.scope, params.token)
         except GatewayError as error:
             return self.close_with_error(error, CloseCode.UNAUTHORIZED)
         if not self.identity.is_authenticated and not tigw_settings.ALLOW_ANONYMOUS_READ:
@@ -157,15 +132,10 @@ class GatewayConsumer(AsyncConsumer):
             "auth": self.identity.method,
             "topics": [],
         }
-        if "subscriptions" in query:
-            try:
-                topics = parse_subscriptions_param(query["subscriptions"])
-                subscribed = await self.subscribe(
-                    {get_topic(name).name: SubscriptionFilter() for name in topics}, {}
-                )
-                result["topics"] = subscribed["topics"]
-            except GatewayError as error:
-                self.send_error(error, None)
+        for problem in params.errors:
+            self.send_error(problem, None)
+        if params.subscriptions:
+            result["topics"] = await self.subscribe_each(params.subscriptions)
         self.send_message("ack", {"requestId": None, "requestType": "connect", "result": result})
 
     def _schedule_token_expiry(self) -> None:
@@ -351,6 +321,36 @@ class GatewayConsumer(AsyncConsumer):
     def _check_topic_permissions(self, topics: list[str]) -> None:
         for name in topics:
             require_permission(self.user, TOPICS[name].permission, f"subscribe to {name!r}")
+
+    async def subscribe_each(self, names: list[str]) -> list[str]:
+        """Subscribe topic by topic (the ``subscriptions`` parameter): an unknown or forbidden
+        topic gets an error of its own and the others are subscribed."""
+        wanted: dict[str, SubscriptionFilter] = {}
+        refused: dict[str, GatewayError] = {}
+        for name in names:
+            try:
+                wanted[get_topic(name).name] = SubscriptionFilter()
+            except GatewayError as error:
+                refused[name] = error
+        if self.identity.is_authenticated:
+            refused.update(await database_sync_to_async(self._refused_topics)(list(wanted)))
+        for name, error in refused.items():
+            wanted.pop(name, None)
+            # The parameter at fault, and the one topic it cost.
+            error.details = {**error.details, "field": "subscriptions", "value": name}
+            self.send_error(error, None)
+        if wanted:
+            await self.subscribe(wanted, {})
+        return self.subscribed_topics()
+
+    def _refused_topics(self, topics: list[str]) -> dict[str, GatewayError]:
+        refused = {}
+        for name in topics:
+            try:
+                self._check_topic_permissions([name])
+            except GatewayError as error:
+                refused[name] = error
+        return refused
 
     def unsubscribe(self, topics: list[str]) -> dict[str, Any]:
         assert self.state is not None
