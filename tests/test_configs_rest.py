@@ -24,7 +24,7 @@ ALL_PERMISSIONS = (
     "delete_gatewayconfig",
     "rollback_gatewayconfig",
 )
-CONFIG_KEYS = {"configType", "id", "version", "createdAt", "updatedAt", "updatedBy", "config"}
+CONFIG_KEYS = {"configType", "configId", "version", "createdAt", "updatedAt", "updatedBy", "config"}
 
 
 def route(route_id: str, **fields: Any) -> dict[str, Any]:
@@ -63,7 +63,7 @@ def test_config_urls_are_type_then_id() -> None:
 def test_post_creates_and_put_replaces_with_etag_and_location(api: APIClient) -> None:
     created = api.post(
         reverse("tigateway:config-list"),
-        {"configType": "route_config", "id": "users", "config": {"routes": [route("users")]}},
+        {"configType": "route_config", "configId": "users", "config": {"routes": [route("users")]}},
         format="json",
     )
     replaced = api.put(
@@ -124,10 +124,10 @@ def test_list_and_retrieve_including_an_older_version(api: APIClient) -> None:
     current = api.get(detail("a"))
     old = api.get(detail("a"), {"version": 1})
 
-    assert [c["id"] for c in listed.json()] == ["a", "b"]
+    assert [c["configId"] for c in listed.json()] == ["a", "b"]
     assert current.json() == config_service.get_config("route_config", "a")
     assert current["ETag"] == '"2"'
-    assert old.json()["config"] == {"routes": [route("a")]}
+    assert old.json()["config"] == {"id": "a", "routes": [route("a")]}
 
 
 def test_missing_config_or_version_is_404_config_not_found(api: APIClient) -> None:
@@ -140,7 +140,13 @@ def test_missing_config_or_version_is_404_config_not_found(api: APIClient) -> No
     assert missing.json() == {
         "code": "CONFIG_NOT_FOUND",
         "message": "Config route_config/nope not found",
-        "details": {"configType": "route_config", "configId": "nope"},
+        "details": {
+            "field": "configId",
+            "value": "nope",
+            "reason": "no route_config config has this id",
+            "configType": "route_config",
+            "configId": "nope",
+        },
     }
     assert old.json()["details"]["version"] == 5
 
@@ -175,7 +181,7 @@ def test_malformed_body_is_400_in_the_same_shape(api: APIClient) -> None:
     assert no_config.json()["code"] == "CONFIG_VALIDATION_ERROR"
     assert list(no_config.json()["errors"]) == ["config"]
     assert list(other_id.json()["errors"]) == ["id"]
-    assert set(no_key.json()["errors"]) == {"configType", "id"}
+    assert set(no_key.json()["errors"]) == {"configType", "configId"}
 
 
 def test_unknown_config_type_is_400(api: APIClient) -> None:
@@ -273,7 +279,7 @@ def test_each_action_needs_its_permission(
     client = api_as(*codenames)
     url = reverse("tigateway:config-list") if view == "list" else detail("users", view=view)
     if view == "list":
-        body = {"configType": "route_config", "id": "new", "config": {}}
+        body = {"configType": "route_config", "configId": "new", "config": {}}
 
     response = getattr(client, method)(url, body, format="json")
 
@@ -302,3 +308,42 @@ def test_anonymous_is_401_and_jwt_works(make_user: Callable[..., Any]) -> None:
     assert anonymous.status_code == 401
     assert anonymous.json()["code"] == "UNAUTHORIZED"
     assert with_token.status_code == 200
+
+
+def test_rest_config_has_the_websocket_shape_with_the_id_in_the_document(api: APIClient) -> None:
+    save("users", {"routes": [route("users")]})
+
+    body = api.get(detail("users")).json()
+
+    assert body["configId"] == "users"
+    assert body["config"] == {"id": "users", "routes": [route("users")]}
+    assert body == config_service.get_config("route_config", "users")
+
+
+def test_post_accepts_id_as_the_older_name_of_config_id(api: APIClient) -> None:
+    created = api.post(
+        reverse("tigateway:config-list"),
+        {"configType": "route_config", "id": "users", "config": {"routes": []}},
+        format="json",
+    )
+    differing = api.post(
+        reverse("tigateway:config-list"),
+        {"configType": "route_config", "id": "a", "configId": "b", "config": {}},
+        format="json",
+    )
+
+    assert created.status_code == 201, created.json()
+    assert created.json()["configId"] == "users"
+    assert differing.status_code == 400
+    assert list(differing.json()["errors"]) == ["id"]
+
+
+def test_put_with_another_id_inside_the_document_is_400_on_that_field(api: APIClient) -> None:
+    save("users", {"routes": []})
+
+    response = api.put(detail("users"), {"config": {"id": "orders", "routes": []}}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["details"]["field"] == "id"
+    assert response.json()["errors"] == {"id": [response.json()["details"]["reason"]]}
+    assert GatewayConfig.objects.get().version == 1

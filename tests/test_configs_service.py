@@ -258,6 +258,9 @@ def test_stale_expected_version_is_a_version_conflict_and_changes_nothing() -> N
 
     assert error.code == ErrorCode.VERSION_CONFLICT
     assert error.details == {
+        "field": "version",
+        "value": 1,
+        "reason": "the config is at version 2; reload it and try again",
         "configType": "route_config",
         "configId": "users",
         "expectedVersion": 1,
@@ -326,7 +329,7 @@ def test_callable_config_type_reports_its_problems(settings: Any) -> None:
 
     assert [i["field"] for i in listed.details["errors"]] == ["beta", "dark"]
     assert raised.details["reason"] == "kill-switch must be the only flag"
-    assert config.to_message()["config"] == {"beta": True}
+    assert config.to_message()["config"] == {"id": "web", "beta": True}
 
 
 def test_bad_config_types_setting_is_a_system_check_error(settings: Any) -> None:
@@ -398,14 +401,15 @@ def test_get_config_returns_the_current_or_a_kept_version() -> None:
     current = config_service.get_config("route_config", "users")
     first = config_service.get_config("route_config", "users", 1)
 
-    assert current["version"] == 2 and current["config"] == {"routes": []}
-    assert first["version"] == 1 and first["config"] == {"routes": [route("users")]}
+    assert current["version"] == 2 and current["config"] == {"id": "users", "routes": []}
+    assert first["version"] == 1
+    assert first["config"] == {"id": "users", "routes": [route("users")]}
     assert (
         set(first)
         == set(current)
         == {
             "configType",
-            "id",
+            "configId",
             "version",
             "createdAt",
             "updatedAt",
@@ -419,7 +423,13 @@ def test_missing_config_is_config_not_found_with_its_key() -> None:
     error = failure(config_service.get_config, "route_config", "nope")
 
     assert error.code == ErrorCode.CONFIG_NOT_FOUND
-    assert error.details == {"configType": "route_config", "configId": "nope"}
+    assert error.details == {
+        "field": "configId",
+        "value": "nope",
+        "reason": "no route_config config has this id",
+        "configType": "route_config",
+        "configId": "nope",
+    }
 
 
 def test_every_change_records_a_config_update_with_filter_attributes() -> None:
@@ -436,7 +446,7 @@ def test_every_change_records_a_config_update_with_filter_attributes() -> None:
         "deleted",
     ]
     assert all(m["type"] == "config_update" for m in messages)
-    assert messages[2]["data"]["config"]["version"] == 3
+    assert messages[2]["data"]["version"] == 3
     assert messages[0]["data"]["configType"] == "route_config"
     outbox = OutboxMessage.objects.filter(topic="config").first()
     assert outbox.attrs == {"configType": ["route_config"], "configId": ["users"]}
@@ -449,7 +459,7 @@ def test_plain_orm_save_is_recorded_as_a_shell_revision_and_pushed() -> None:
 
     revision = config.revisions.get(version=2)
     assert (revision.source, revision.action) == ("shell", "updated")
-    assert topic_messages("config")[-1]["data"]["config"]["version"] == 2
+    assert topic_messages("config")[-1]["data"]["version"] == 2
 
 
 def test_dry_run_validation_changes_nothing() -> None:
@@ -474,9 +484,9 @@ def test_config_snapshot_lists_every_config_or_one_type(settings: Any) -> None:
     everything = config_service.config_snapshot()
     routes_only = config_service.config_snapshot("route_config")
 
-    assert [(c["configType"], c["id"]) for c in everything] == [
+    assert [(c["configType"], c["configId"]) for c in everything] == [
         ("flags", "web"),
         ("route_config", "a"),
         ("route_config", "b"),
     ]
-    assert [c["id"] for c in routes_only] == ["a", "b"]
+    assert [c["configId"] for c in routes_only] == ["a", "b"]

@@ -10,7 +10,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from tests.ws import Socket, connect, token_for
-from tigateway_channels.models import Route
+from tigateway_channels.models import GatewayConfig, Route
 from tigateway_channels.services import configs as config_service
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -23,7 +23,7 @@ CONFIG_PERMISSIONS = (
     "rollback_gatewayconfig",
     "view_route",
 )
-CONFIG_KEYS = {"configType", "id", "version", "createdAt", "updatedAt", "updatedBy", "config"}
+CONFIG_KEYS = {"configType", "configId", "version", "createdAt", "updatedAt", "updatedBy", "config"}
 
 
 def route(route_id: str, **fields: Any) -> dict[str, Any]:
@@ -70,9 +70,9 @@ async def test_config_get_replies_with_the_config_in_an_ack(config_admin: Any) -
     assert reply["data"]["requestType"] == "config_get"
     result = reply["data"]["result"]
     assert set(result) == CONFIG_KEYS
-    assert result["id"] == "users" and result["version"] == 1
+    assert result["configId"] == "users" and result["version"] == 1
     assert result["updatedBy"] == "config-admin"
-    assert result["config"] == {"routes": [route("users")]}
+    assert result["config"] == {"id": "users", "routes": [route("users")]}
     await socket.close()
 
 
@@ -87,11 +87,17 @@ async def test_config_get_of_an_older_version_and_of_missing_ones(config_admin: 
     missing = await socket.request("config_get", {**key, "configId": "nope"})
 
     assert old["data"]["result"]["version"] == 1
-    assert old["data"]["result"]["config"] == {"routes": [route("users")]}
+    assert old["data"]["result"]["config"] == {"id": "users", "routes": [route("users")]}
     assert gone["data"]["code"] == "CONFIG_NOT_FOUND"
     assert gone["data"]["details"]["version"] == 9
     assert missing["data"]["code"] == "CONFIG_NOT_FOUND"
-    assert missing["data"]["details"] == {"configType": "route_config", "configId": "nope"}
+    assert missing["data"]["details"] == {
+        "field": "configId",
+        "value": "nope",
+        "reason": "no route_config config has this id",
+        "configType": "route_config",
+        "configId": "nope",
+    }
     await socket.close()
 
 
@@ -112,9 +118,10 @@ async def test_config_update_creates_updates_and_pushes_configs_and_routes(
     configs = [m for m in messages if m["type"] == "config_update"]
     routes = [m for m in messages if m["type"] == "route_update"]
     assert [m["data"]["action"] for m in configs] == ["created", "updated"]
+    assert set(configs[1]["data"]) == CONFIG_KEYS | {"action"}
     assert configs[1]["data"]["configType"] == "route_config"
-    assert set(configs[1]["data"]["config"]) == CONFIG_KEYS
-    assert configs[1]["data"]["config"]["config"] == {"routes": [route("b")]}
+    assert configs[1]["data"]["version"] == 2
+    assert configs[1]["data"]["config"] == {"id": "users", "routes": [route("b")]}
     assert [(m["data"]["action"], m["data"]["route"]["id"]) for m in routes] == [
         ("created", "a"),
         ("deleted", "a"),
@@ -184,7 +191,7 @@ async def test_rollback_restores_routes_and_pushes_route_and_config_updates(
         m["data"]["route"]["id"]: m["data"] for m in messages if m["type"] == "route_update"
     }
     assert [m["data"]["action"] for m in config_messages] == ["rolled_back"]
-    assert config_messages[0]["data"]["config"]["version"] == 3
+    assert config_messages[0]["data"]["version"] == 3
     assert route_messages["users"]["action"] == "updated"
     assert route_messages["users"]["route"]["uri"] == "http://users.internal:8080"
     assert route_messages["orders"]["action"] == "created"
@@ -201,7 +208,7 @@ async def test_config_delete_removes_the_config_and_its_routes(config_admin: Any
         "config_delete", {"configType": "route_config", "configId": "users", "version": 1}
     )
 
-    assert reply["data"]["result"]["id"] == "users"
+    assert reply["data"]["result"]["configId"] == "users"
     messages = await topic_messages(listener, 2)
     assert {(m["type"], m["data"]["action"]) for m in messages} == {
         ("route_update", "deleted"),
@@ -299,4 +306,97 @@ async def test_malformed_config_requests_are_invalid_message_format(config_admin
     assert not_object["data"]["details"]["field"] == "data.config"
     assert unknown_type["data"]["code"] == "CONFIG_VALIDATION_ERROR"
     assert unknown_type["data"]["details"]["field"] == "configType"
+    await socket.close()
+
+
+async def test_config_update_notification_fits_a_handler_written_from_spec_5_1(
+    config_admin: Any,
+) -> None:
+    listener = await open_socket(config_admin, ["config"])
+    document = {
+        "routes": [route("users")],
+        "globalFilters": [
+            {"name": "AddRequestHeader", "args": {"name": "X-Gateway", "value": "TiGateway"}}
+        ],
+    }
+    await save("route_config", "user-service-config", document, user=config_admin)
+
+    message = await listener.receive_topic()
+
+    # What the specification's client reads, at the places 5.1 shows it.
+    data = message["data"]
+    assert (data["configType"], data["action"]) == ("route_config", "created")
+    assert data["config"]["id"] == "user-service-config"
+    assert data["config"]["routes"][0]["uri"] == "http://users.internal:8080"
+    assert data["config"]["globalFilters"] == document["globalFilters"]
+    # What the product adds sits beside the document, never inside it.
+    assert (data["configId"], data["version"], data["updatedBy"]) == (
+        "user-service-config",
+        1,
+        "config-admin",
+    )
+    assert set(data["config"]) == {"id", "routes", "globalFilters"}
+    await listener.close()
+
+
+async def test_config_from_config_get_can_be_sent_back_with_config_update(
+    config_admin: Any,
+) -> None:
+    await save("route_config", "users", {"routes": [route("users")]})
+    socket = await open_socket(config_admin)
+    key = {"configType": "route_config", "configId": "users"}
+    got = (await socket.request("config_get", key))["data"]["result"]
+    got["config"]["routes"][0]["order"] = 7
+
+    reply = await socket.request(
+        "config_update", {**key, "config": got["config"], "version": got["version"]}
+    )
+
+    assert reply["type"] == "ack", reply
+    assert reply["data"]["result"]["version"] == 2
+    assert reply["data"]["result"]["config"]["id"] == "users"
+    stored = await sync_to_async(config_service.get_config)("route_config", "users")
+    assert stored["config"]["routes"][0]["order"] == 7
+    revision = await sync_to_async(
+        lambda: GatewayConfig.objects.get().revisions.get(version=2).document
+    )()
+    assert "id" not in revision  # the id is the key, not part of the stored document
+    await socket.close()
+
+
+async def test_config_update_with_another_id_in_the_document_is_a_field_error(
+    config_admin: Any,
+) -> None:
+    await save("route_config", "users", {"routes": []})
+    socket = await open_socket(config_admin)
+
+    reply = await socket.request(
+        "config_update", update("users", {"id": "orders", "routes": [route("x", uri="nope")]})
+    )
+
+    assert reply["data"]["code"] == "CONFIG_VALIDATION_ERROR"
+    details = reply["data"]["details"]
+    assert (details["field"], details["value"]) == ("id", "orders")
+    assert "configId 'users'" in details["reason"]
+    assert [e["field"] for e in details["errors"]] == ["id", "routes[0].uri"]
+    assert not await sync_to_async(Route.objects.exists)()
+    await socket.close()
+
+
+async def test_config_snapshot_after_a_failed_recovery_has_the_notification_shape(
+    config_admin: Any,
+) -> None:
+    listener = await open_socket(config_admin, ["config"])
+    await save("route_config", "users", {"routes": [route("users")]}, user=config_admin)
+    notification = (await listener.receive_topic())["data"]
+    socket = await open_socket(config_admin)
+
+    reply = await socket.request(
+        "subscribe",
+        {"topics": ["config"], "recover": {"config": {"offset": 0, "epoch": "not-the-epoch"}}},
+    )
+
+    [snapshot] = reply["data"]["result"]["snapshot"]["config"]["configs"]
+    assert snapshot == {key: value for key, value in notification.items() if key != "action"}
+    await listener.close()
     await socket.close()

@@ -183,3 +183,86 @@ async def test_connect_ack_comes_before_the_first_health_update(make_user: Any) 
     health = await socket.receive(timeout=5)
     assert health["type"] == "health_update"
     await socket.close()
+
+
+async def ack_then_errors(
+    socket: Any, first: dict[str, Any], count: int
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The connect ack comes first; the errors about the parameters follow it."""
+    assert first["type"] == "ack", first
+    errors = [await socket.receive() for _ in range(count)]
+    assert all(error["type"] == "error" for error in errors), errors
+    return errors, first
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        [("subscriptions", "routes"), ("subscriptions", '["config"]'), ("subscriptions", "events")],
+        [("subscriptions", '["routes", "config"]'), ("subscriptions", "events,routes")],
+        [("subscriptions", "routes,config,events")],
+    ],
+    ids=["three-values", "array-and-list", "one-list"],
+)
+async def test_subscriptions_given_several_times_are_merged(
+    make_user: Any, pairs: list[tuple[str, str]]
+) -> None:
+    user = await sync_to_async(make_user)(
+        "reader", "view_route", "view_gatewayconfig", "view_events"
+    )
+    socket, first = await connect(token=token_for(user), query_pairs=pairs)
+    assert first["type"] == "ack", first
+    assert first["data"]["result"]["topics"] == ["routes", "config", "events"]
+    await socket.close()
+
+
+async def test_an_unknown_topic_costs_only_itself(operator: Any) -> None:
+    socket, _ = await connect(
+        token=token_for(operator),
+        query_pairs=[("subscriptions", "nope,routes"), ("subscriptions", '["routes", 5]')],
+    )
+    socket_errors, ack = await ack_then_errors(socket, _, 2)
+    assert ack["data"]["result"]["topics"] == ["routes"]
+    details = [error["data"]["details"] for error in socket_errors]
+    assert [(d["field"], d["value"]) for d in details] == [
+        ("subscriptions", 5),
+        ("subscriptions", "nope"),
+    ]
+    assert all(error["data"]["code"] == "INVALID_SUBSCRIPTION" for error in socket_errors)
+    assert all(error["data"]["requestId"] is None for error in socket_errors)
+    await socket.close()
+
+
+async def test_a_forbidden_topic_costs_only_itself(viewer: Any) -> None:
+    socket, first = await connect(token=token_for(viewer), subscriptions='["metrics", "routes"]')
+    errors, ack = await ack_then_errors(socket, first, 1)
+    assert ack["data"]["result"]["topics"] == ["routes"]
+    [error] = errors
+    assert error["data"]["code"] == "FORBIDDEN"
+    details = error["data"]["details"]
+    assert (details["field"], details["value"]) == ("subscriptions", "metrics")
+    assert details["permission"] == "tigateway_channels.view_metrics"
+    await socket.close()
+
+
+async def test_an_over_long_client_id_is_an_error_and_the_socket_stays(operator: Any) -> None:
+    socket, first = await connect(token=token_for(operator), clientId="c" * 500)
+    errors, ack = await ack_then_errors(socket, first, 1)
+
+    [error] = errors
+    assert error["data"]["code"] == "INVALID_MESSAGE_FORMAT"
+    details = error["data"]["details"]
+    assert details["field"] == "clientId"
+    assert details["value"] == "c" * 64 + "..."
+    assert "128" in details["reason"] and "500" in details["reason"]
+    assert ack["data"]["result"]["clientId"] is None
+    assert (await socket.request("ping"))["type"] == "pong"
+    await socket.close()
+
+
+async def test_a_client_id_of_128_characters_is_kept(operator: Any) -> None:
+    socket, first = await connect(token=token_for(operator), clientId="c" * 128)
+    assert first["type"] == "ack"
+    assert first["data"]["result"]["clientId"] == "c" * 128
+    await socket.close()
+

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from tests.ws import Socket, connect, token_for
@@ -92,32 +93,60 @@ async def test_binary_frame_is_rejected(operator: Any) -> None:
     await socket.close()
 
 
-async def test_huge_message_gets_message_too_large(operator: Any) -> None:
+async def test_huge_message_gets_message_too_large_with_its_request_id(operator: Any) -> None:
     socket = await open_socket(operator)
-    await socket.send({"type": "ping", "id": "big", "data": {"pad": "x" * 70_000}})
+    await socket.send({"type": "ping", "id": "big", "data": {"pad": "x" * (1024 * 1024)}})
     error = await socket.receive()
     assert error["data"]["code"] == "MESSAGE_TOO_LARGE"
-    assert error["data"]["details"]["limit"] == 65536
+    assert error["data"]["requestId"] == "big"
+    details = error["data"]["details"]
+    assert details["limit"] == 1024 * 1024
+    assert details["field"] == "$" and details["value"] > 1024 * 1024
+    assert details["reason"]
     await still_open(socket)
     await socket.close()
 
 
-async def test_flood_gets_rate_limited_then_4429(operator: Any, settings: Any) -> None:
+async def test_oversized_frame_is_answered_in_its_turn(operator: Any, settings: Any) -> None:
+    settings.TIGATEWAY_CHANNELS = {"MAX_MESSAGE_BYTES": 1000}
+    socket = await open_socket(operator)
+    await socket.send({"type": "ping", "id": "before"})
+    await socket.send({"id": "big", "type": "ping", "data": {"pad": "x" * 2000}})
+    await socket.send({"type": "ping", "id": "after"})
+    replies = [await socket.receive() for _ in range(3)]
+    assert [(r["type"], r["data"]["requestId"]) for r in replies] == [
+        ("pong", "before"),
+        ("error", "big"),
+        ("pong", "after"),
+    ]
+    await socket.close()
+
+
+async def test_sustained_flood_gets_rate_limited_then_4429(operator: Any, settings: Any) -> None:
     settings.TIGATEWAY_CHANNELS = {
         "CLIENT_RATE_PER_SECOND": 1.0,
-        "CLIENT_RATE_BURST": 3,
+        "CLIENT_RATE_BURST": 1,
+        "CLIENT_QUEUE_LIMIT": 3,
         "FLOOD_CLOSE_AFTER": 5,
     }
     socket = await open_socket(operator)
-    for n in range(3):
+    for n in range(20):
         await socket.send({"type": "ping", "id": f"p{n}"})
-        assert (await socket.receive())["type"] == "pong"
-    await socket.send({"type": "ping", "id": "over"})
-    limited = await socket.receive()
-    assert limited["data"]["code"] == "RATE_LIMITED"
-    for n in range(4):
-        await socket.send({"type": "ping", "id": f"more{n}"})
-    assert await socket.closed_with() == 4429
+    replies = []
+    while True:
+        output = await socket.comm.receive_output(3)
+        if output["type"] == "websocket.close":
+            break
+        replies.append(orjson.loads(output["text"]))
+    assert output["code"] == 4429
+    last = replies[-1]
+    assert last["data"]["code"] == "RATE_LIMITED"
+    assert last["data"]["details"]["reason"].startswith("flooding")
+    # The frame whose arrival made it a flood: one of those after the queue filled up.
+    assert last["data"]["requestId"] in {f"p{n}" for n in range(5, 20)}
+    assert replies[0]["type"] == "pong" and replies[0]["data"]["requestId"] == "p0"
+    sent_order = [int(reply["data"]["requestId"][1:]) for reply in replies]
+    assert sent_order == sorted(sent_order)
 
 
 async def test_handler_crash_is_internal_error_and_socket_stays(

@@ -87,12 +87,16 @@ async def connect(
     token: str | None = None,
     cookie: bytes | None = None,
     origin: str | None = None,
+    query_pairs: list[tuple[str, str]] | None = None,
     **params: str,
 ) -> tuple[Socket, dict[str, Any]]:
-    """Open a socket; return it and the first server message (connect ack or error)."""
-    query = dict(params)
+    """Open a socket; return it and the first server message (connect ack or error).
+
+    ``query_pairs`` adds query parameters that may repeat, in order.
+    """
+    query: list[tuple[str, str]] = list(params.items()) + list(query_pairs or ())
     if token is not None:
-        query["token"] = token
+        query.append(("token", token))
     headers: list[tuple[bytes, bytes]] = []
     if cookie is not None:
         headers.append((b"cookie", cookie))

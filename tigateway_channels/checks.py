@@ -156,6 +156,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     for key in (
         "MAX_MESSAGE_BYTES",
         "CLIENT_RATE_BURST",
+        "CLIENT_QUEUE_LIMIT",
+        "CLIENT_QUEUE_BYTES",
         "FLOOD_CLOSE_AFTER",
         "SEND_QUEUE_LIMIT",
         "CONFIG_REVISIONS_KEPT",

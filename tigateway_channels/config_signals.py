@@ -25,7 +25,8 @@ def publish_config_change(config: GatewayConfig, action: str) -> None:
     record_topic_message(
         "config",
         "config_update",
-        {"configType": config.config_type, "action": action, "config": config.to_message()},
+        # Spec 5.1: data.config is the document itself; version, times and author beside it.
+        {"action": action, **config.to_message()},
         config_attrs(config),
     )
 

@@ -10,9 +10,7 @@ import asyncio
 import logging
 import time
 from typing import Any
-from urllib.parse import parse_qs
 
-import orjson
 from channels.consumer import AsyncConsumer
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
@@ -20,9 +18,11 @@ from channels.utils import await_many_dispatch
 
 from tigateway_channels.auth import ANONYMOUS, Identity, authenticate
 from tigateway_channels.conf import tigw_settings
+from tigateway_channels.connect_params import read_connect_params
 from tigateway_channels.handlers import HANDLERS
 from tigateway_channels.handlers.permissions import require_permission
 from tigateway_channels.hub import get_hub
+from tigateway_channels.inbound import RequestQueue
 from tigateway_channels.protocol import (
     ClientMessage,
     CloseCode,
@@ -32,6 +32,7 @@ from tigateway_channels.protocol import (
     make_envelope,
     parse_client_message,
 )
+from tigateway_channels.protocol.messages import peek_request_id
 from tigateway_channels.recovery import Position, subscribe_topic
 from tigateway_channels.security import TokenBucket, origin_allowed, request_origin
 from tigateway_channels.sockets import SocketState, SocketWriter
@@ -40,36 +41,13 @@ from tigateway_channels.topics import TOPICS, SubscriptionFilter, get_topic
 logger = logging.getLogger(__name__)
 
 KNOWN_TYPES = frozenset(HANDLERS)
-MAX_CLIENT_ID_LENGTH = 128
-
-
-def _query(scope: dict[str, Any]) -> dict[str, str]:
-    raw = scope.get("query_string", b"").decode("latin1")
-    return {key: values[-1] for key, values in parse_qs(raw, max_num_fields=32).items()}
-
-
-def parse_subscriptions_param(value: str) -> list[str]:
-    """``subscriptions`` is a JSON array (spec 1.3) or a comma-separated list."""
-    value = value.strip()
-    if value.startswith("["):
-        try:
-            topics = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            topics = None
-        if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
-            raise GatewayError(
-                ErrorCode.INVALID_SUBSCRIPTION,
-                "subscriptions must be a JSON array of topic names",
-                {"field": "subscriptions", "value": value[:200], "reason": "not a JSON array"},
-            )
-        return topics
-    return [topic.strip() for topic in value.split(",") if topic.strip()]
 
 
 class GatewayConsumer(AsyncConsumer):
     identity: Identity
     writer: SocketWriter | None = None
     state: SocketState | None = None
+    requests: RequestQueue | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         # No per-socket channel: the hub delivers topic messages (see module docstring).
@@ -107,13 +85,19 @@ class GatewayConsumer(AsyncConsumer):
         return self.identity.user
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
-        query = _query(self.scope)
-        self.client_id = query.get("clientId", "")[:MAX_CLIENT_ID_LENGTH]
+        params = read_connect_params(self.scope)
+        self.client_id = params.client_id or ""
         await self.base_send({"type": "websocket.accept"})
         self.writer = SocketWriter(self.raw_send, tigw_settings.SEND_QUEUE_LIMIT, self._too_slow)
         self.state = SocketState(self.writer, self._close_for)
-        self.bucket = TokenBucket(
-            tigw_settings.CLIENT_RATE_PER_SECOND, tigw_settings.CLIENT_RATE_BURST
+        self.requests = RequestQueue(
+            self.answer,
+            self.send_error,
+            TokenBucket(tigw_settings.CLIENT_RATE_PER_SECOND, tigw_settings.CLIENT_RATE_BURST),
+            limit=tigw_settings.CLIENT_QUEUE_LIMIT,
+            max_chars=tigw_settings.CLIENT_QUEUE_BYTES,
+            flood_after=tigw_settings.FLOOD_CLOSE_AFTER,
+            on_flood=self._flooding,
         )
         if not origin_allowed(request_origin(self.scope)):
             error = GatewayError(
@@ -128,7 +112,7 @@ class GatewayConsumer(AsyncConsumer):
             return self.close_with_error(error, CloseCode.ORIGIN_NOT_ALLOWED)
         refused: GatewayError | None = None
         try:
-            self.identity = await authenticate(self.scope, query.get("token"))
+            self.identity = await authenticate(self.scope, params.token)
         except GatewayError as error:
             # Accept as an anonymous session and say why: closing would make a client that
             # resets its retry counter on every open (the API document's 10.1) loop forever.
@@ -146,20 +130,14 @@ class GatewayConsumer(AsyncConsumer):
             "auth": self.identity.method,
             "topics": [],
         }
-        subscription_error: GatewayError | None = None
-        if "subscriptions" in query:
-            try:
-                topics = parse_subscriptions_param(query["subscriptions"])
-                subscribed = await self.subscribe(
-                    {get_topic(name).name: SubscriptionFilter() for name in topics}, {}
-                )
-                result["topics"] = subscribed["topics"]
-            except GatewayError as error:
-                subscription_error = error
+        # The connect ack comes first; what went wrong with the token or the parameters, and
+        # the first health_update, follow it.
+        for problem in [refused, *params.errors]:
+            if problem is not None:
+                self.error_after_reply(problem)
+        if params.subscriptions:
+            result["topics"] = await self.subscribe_each(params.subscriptions)
         self.send_message("ack", {"requestId": None, "requestType": "connect", "result": result})
-        for error in (refused, subscription_error):
-            if error is not None:
-                self.send_error(error, None)
         self.flush_after_reply()
 
     def _schedule_token_expiry(self) -> None:
@@ -200,6 +178,8 @@ class GatewayConsumer(AsyncConsumer):
     def _teardown(self) -> None:
         if self._expiry_timer is not None:
             self._expiry_timer.cancel()
+        if self.requests is not None:
+            self.requests.stop()
         if self.state is not None:
             get_hub().detach(self.state)
         if self.writer is not None:
@@ -223,10 +203,14 @@ class GatewayConsumer(AsyncConsumer):
         self.writer.push(encode(make_envelope(message_type, data, source=tigw_settings.SOURCE)))
 
     def send_error(self, error: GatewayError, request_id: Any) -> None:
-        self.send_message("error", error.as_data(request_id))
+        """The one place an error becomes a reply: ``requestId`` always present (spec 9.1)."""
+        self.send_message("error", {**error.as_data(), "requestId": request_id})
 
     def send_after_reply(self, message_type: str, data: dict[str, Any]) -> None:
         self._after_reply.append((message_type, data))
+
+    def error_after_reply(self, error: GatewayError) -> None:
+        self.send_after_reply("error", {**error.as_data(), "requestId": None})
 
     def flush_after_reply(self) -> None:
         frames, self._after_reply = self._after_reply, []
@@ -236,52 +220,66 @@ class GatewayConsumer(AsyncConsumer):
     # -- requests -----------------------------------------------------------------------
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
-        if self.writer is None or self.state is None or not hasattr(self, "identity"):
+        """Queue the frame to be answered in its turn; refuse at once what cannot be read."""
+        if self.requests is None or not hasattr(self, "identity"):
             return
         self.heard_from_client()
         text = message.get("text")
+        if text is None:
+            raw = message.get("bytes") or b""
+            error = GatewayError(
+                ErrorCode.INVALID_MESSAGE_FORMAT,
+                "Binary frames are not supported",
+                {"field": "$", "value": None, "reason": "send JSON as a text frame"},
+            )
+            self.requests.refuse(error, peek_request_id(raw))
+            return
+        too_large = self._size_error(text)
+        if too_large is not None:
+            self.requests.refuse(too_large, peek_request_id(text))
+            return
+        self.requests.put(text)
+
+    def _size_error(self, text: str) -> GatewayError | None:
+        limit = tigw_settings.MAX_MESSAGE_BYTES
+        if len(text) * 4 <= limit:  # four bytes per character at most: cannot be over
+            return None
+        size = len(text) if len(text) > limit else len(text.encode())
+        if size <= limit:
+            return None
+        return GatewayError(
+            ErrorCode.MESSAGE_TOO_LARGE,
+            f"Message exceeds {limit} bytes",
+            {
+                "field": "$",
+                "value": size,
+                "limit": limit,
+                "reason": f"the frame has {size} bytes or more; the limit is {limit}: "
+                "split the request or send less",
+            },
+        )
+
+    def _flooding(self, request_id: Any) -> None:
+        error = GatewayError(
+            ErrorCode.RATE_LIMITED,
+            "Too many messages; closing",
+            {
+                "reason": "flooding: messages kept arriving faster than they were answered",
+                "limitPerSecond": tigw_settings.CLIENT_RATE_PER_SECOND,
+            },
+        )
+        self.send_error(error, request_id)
+        if self.writer is not None:
+            self.writer.push_close(int(CloseCode.FLOODING))
+
+    async def answer(self, text: str) -> None:
+        """Parse and handle one queued frame (called by the request queue, in order)."""
         try:
-            if text is None:
-                raise GatewayError(
-                    ErrorCode.INVALID_MESSAGE_FORMAT,
-                    "Binary frames are not supported",
-                    {"field": "$", "reason": "send JSON as a text frame"},
-                )
-            self._check_size(text)
-            if not self.bucket.allow():
-                self._rate_limited()
-                return
             request = parse_client_message(text, KNOWN_TYPES)
         except GatewayError as error:
             self.send_error(error, error.request_id)
             return
         await self.handle_request(request)
-
-    def _check_size(self, text: str) -> None:
-        limit = tigw_settings.MAX_MESSAGE_BYTES
-        if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
-            raise GatewayError(
-                ErrorCode.MESSAGE_TOO_LARGE,
-                f"Message exceeds {limit} bytes",
-                {"field": "$", "limit": limit, "reason": "split the request or send less"},
-            )
-
-    def _rate_limited(self) -> None:
-        if self.bucket.rejected_in_row >= tigw_settings.FLOOD_CLOSE_AFTER:
-            error = GatewayError(
-                ErrorCode.RATE_LIMITED, "Too many messages; closing", {"reason": "flooding"}
-            )
-            self.close_with_error(error, CloseCode.FLOODING)
-            return
-        retry_ms = int(1000 / max(self.bucket.rate, 0.001))
-        self.send_error(
-            GatewayError(
-                ErrorCode.RATE_LIMITED,
-                "Too many messages",
-                {"limitPerSecond": self.bucket.rate, "retryAfterMs": retry_ms},
-            ),
-            None,
-        )
 
     async def handle_request(self, request: ClientMessage) -> None:
         handler = HANDLERS[request.type]
@@ -294,7 +292,11 @@ class GatewayConsumer(AsyncConsumer):
         except Exception:
             self._after_reply.clear()
             logger.exception("Handler for %s failed", request.type)
-            error = GatewayError(ErrorCode.INTERNAL_ERROR, "Internal error; see server logs")
+            error = GatewayError(
+                ErrorCode.INTERNAL_ERROR,
+                "Internal error; see server logs",
+                {"reason": "an unexpected server error; the details are in the server log"},
+            )
             self.send_error(error, request.id)
             return
         if handler.reply_type == "pong":
@@ -334,6 +336,36 @@ class GatewayConsumer(AsyncConsumer):
     def _check_topic_permissions(self, topics: list[str]) -> None:
         for name in topics:
             require_permission(self.user, TOPICS[name].permission, f"subscribe to {name!r}")
+
+    async def subscribe_each(self, names: list[str]) -> list[str]:
+        """Subscribe topic by topic (the ``subscriptions`` parameter): an unknown or forbidden
+        topic gets an error of its own and the others are subscribed."""
+        wanted: dict[str, SubscriptionFilter] = {}
+        refused: dict[str, GatewayError] = {}
+        for name in names:
+            try:
+                wanted[get_topic(name).name] = SubscriptionFilter()
+            except GatewayError as error:
+                refused[name] = error
+        if self.identity.is_authenticated or not tigw_settings.ALLOW_ANONYMOUS_READ:
+            refused.update(await database_sync_to_async(self._refused_topics)(list(wanted)))
+        for name, error in refused.items():
+            wanted.pop(name, None)
+            # The parameter at fault, and the one topic it cost.
+            error.details = {**error.details, "field": "subscriptions", "value": name}
+            self.error_after_reply(error)
+        if wanted:
+            await self.subscribe(wanted, {})
+        return self.subscribed_topics()
+
+    def _refused_topics(self, topics: list[str]) -> dict[str, GatewayError]:
+        refused = {}
+        for name in topics:
+            try:
+                self._check_topic_permissions([name])
+            except GatewayError as error:
+                refused[name] = error
+        return refused
 
     def unsubscribe(self, topics: list[str]) -> dict[str, Any]:
         assert self.state is not None

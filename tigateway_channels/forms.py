@@ -36,6 +36,12 @@ FILTERS_HELP = _(
     '"args": {"name": "X-Gateway", "value": "tigateway"}}]'
 )
 METADATA_HELP = _('A JSON object of free-form notes, e.g. {"owner": "team-users"}.')
+URI_HELP = _(
+    "Where matching requests go, in any Spring Cloud Gateway form: http(s)://host:port or "
+    "ws(s)://host:port; lb://service-name, lb:ws://service-name or lb:wss://service-name for "
+    "a service the gateway's registry resolves; forward:/path for the gateway itself. "
+    "No user:password."
+)
 
 
 class RouteJSONField(forms.JSONField):
@@ -58,6 +64,7 @@ class RouteAdminForm(forms.ModelForm):
         fields = ("id", "uri", "status", "order", "predicates", "filters", "metadata")
         field_classes = {name: RouteJSONField for name in EMPTY_JSON_VALUES}
         help_texts = {
+            "uri": URI_HELP,
             "predicates": PREDICATES_HELP,
             "filters": FILTERS_HELP,
             "metadata": METADATA_HELP,

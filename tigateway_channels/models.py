@@ -95,6 +95,31 @@ class Route(Versioned):
         }
 
 
+def config_message(
+    config_type: str,
+    config_id: str,
+    document: Any,
+    *,
+    version: int,
+    created_at: Any,
+    updated_at: Any,
+    updated_by: str,
+) -> dict[str, Any]:
+    """A config on the wire (spec 5.1): ``config`` is the document with its ``id`` first, as
+    the specification shows it; type, version, times and author sit beside it."""
+    if isinstance(document, dict):
+        document = {"id": config_id, **{k: v for k, v in document.items() if k != "id"}}
+    return {
+        "configType": config_type,
+        "configId": config_id,
+        "version": version,
+        "createdAt": utc_timestamp(created_at),
+        "updatedAt": utc_timestamp(updated_at),
+        "updatedBy": updated_by or None,
+        "config": document,
+    }
+
+
 class GatewayConfig(Versioned):
     """A JSON document of one config type (``route_config`` or a registered type), versioned.
 
@@ -123,15 +148,15 @@ class GatewayConfig(Versioned):
 
     def to_message(self) -> dict[str, Any]:
         """The config as ``config_get`` replies and ``config_update`` notifications carry it."""
-        return {
-            "configType": self.config_type,
-            "id": self.config_id,
-            "version": self.version,
-            "createdAt": utc_timestamp(self.created_at),
-            "updatedAt": utc_timestamp(self.updated_at),
-            "updatedBy": self.updated_by or None,
-            "config": self.document,
-        }
+        return config_message(
+            self.config_type,
+            self.config_id,
+            self.document,
+            version=self.version,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            updated_by=self.updated_by,
+        )
 
 
 class ChangeSource(models.TextChoices):
@@ -173,15 +198,15 @@ class GatewayConfigRevision(models.Model):
     def to_message(self) -> dict[str, Any]:
         """The config as it was at this revision, in the shape of ``GatewayConfig.to_message``."""
         config = self.config
-        return {
-            "configType": config.config_type,
-            "id": config.config_id,
-            "version": self.version,
-            "createdAt": utc_timestamp(config.created_at),
-            "updatedAt": utc_timestamp(self.created_at),
-            "updatedBy": self.author or None,
-            "config": self.document,
-        }
+        return config_message(
+            config.config_type,
+            config.config_id,
+            self.document,
+            version=self.version,
+            created_at=config.created_at,
+            updated_at=self.created_at,
+            updated_by=self.author,
+        )
 
     def to_summary(self) -> dict[str, Any]:
         """The revision listing entry (no document)."""

@@ -39,24 +39,24 @@ def origin_allowed(origin: str | None) -> bool:
 
 
 class TokenBucket:
-    """Client message rate: ``rate`` per second sustained, ``burst`` at once."""
+    """Client message rate: ``rate`` per second sustained, ``burst`` at once.
 
-    __slots__ = ("burst", "rate", "rejected_in_row", "stamp", "tokens")
+    It paces rather than refuses: ``reserve`` always takes a token, borrowing when there is
+    none, and says how long to wait until the borrowed token is really there.
+    """
+
+    __slots__ = ("burst", "rate", "stamp", "tokens")
 
     def __init__(self, rate: float, burst: int) -> None:
         self.rate = rate
         self.burst = burst
         self.tokens = float(burst)
         self.stamp = time.monotonic()
-        self.rejected_in_row = 0
 
-    def allow(self) -> bool:
+    def reserve(self) -> float:
+        """Take a token; return the seconds to wait before using it (0.0 when it is there)."""
         now = time.monotonic()
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            self.rejected_in_row = 0
-            return True
-        self.rejected_in_row += 1
-        return False
+        self.tokens -= 1
+        return 0.0 if self.tokens >= 0 else -self.tokens / max(self.rate, 1e-9)

@@ -56,7 +56,7 @@ def _invalid(topic: str, key: str, value: Any, reason: str) -> GatewayError:
     return GatewayError(
         ErrorCode.INVALID_SUBSCRIPTION,
         f"Invalid filter for topic {topic!r}",
-        {"field": f"filters.{topic}.{key}", "value": value, "reason": reason},
+        {"field": f"filters.{topic}.{key}".rstrip("."), "value": value, "reason": reason},
     )
 
 

@@ -87,9 +87,9 @@ async def scenario(running: Cluster) -> None:
                 "rolled_back",
                 "deleted",
             ]
-            assert [m["data"]["config"]["version"] for m in seen] == [1, 2, 3, 3]
-            assert seen[1]["data"]["config"]["config"] == changed
-            assert seen[2]["data"]["config"]["config"] == {"routes": [ROUTE]}
+            assert [m["data"]["version"] for m in seen] == [1, 2, 3, 3]
+            assert seen[1]["data"]["config"] == {"id": "users", **changed}
+            assert seen[2]["data"]["config"] == {"id": "users", "routes": [ROUTE]}
             offsets = [m["metadata"]["offset"] for m in seen]
             assert offsets == list(range(offsets[0], offsets[0] + 4))
 

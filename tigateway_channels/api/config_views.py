@@ -87,10 +87,10 @@ class ConfigViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
     validate (dry run), revisions and rollback.
 
     - ``GET configs/?configType=route_config``: every config (of that type), as the WebSocket
-      API sends them: ``{"configType", "id", "version", "createdAt", "updatedAt",
-      "updatedBy", "config"}``.
-    - ``POST configs/`` ``{"configType", "id", "config", "adoptRoutes"?}``: create; 409
-      ``VERSION_CONFLICT`` if it exists.
+      API sends them: ``{"configType", "configId", "version", "createdAt", "updatedAt",
+      "updatedBy", "config": {"id", ...the document}}``.
+    - ``POST configs/`` ``{"configType", "configId", "config", "adoptRoutes"?}``: create; 409
+      ``VERSION_CONFLICT`` if it exists (``id`` is accepted as the older name of ``configId``).
     - ``GET configs/<type>/<id>/`` (``?version=N`` for a kept older version), with
       ``ETag: "<version>"``.
     - ``PUT configs/<type>/<id>/`` ``{"config", "version"?, "adoptRoutes"?}``: create (201)
@@ -133,7 +133,7 @@ class ConfigViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
         body = serializer.validated_data
         config = config_service.save_config(
             body["configType"],
-            body["id"],
+            body["configId"],
             body["config"],
             expected_version=0,
             user=request.user,
@@ -141,7 +141,9 @@ class ConfigViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
             adopt_routes=body["adoptRoutes"],
         ).to_message()
         location = reverse(
-            "tigateway:config-detail", args=[config["configType"], config["id"]], request=request
+            "tigateway:config-detail",
+            args=[config["configType"], config["configId"]],
+            request=request,
         )
         return config_response(config, status.HTTP_201_CREATED, Location=location)
 

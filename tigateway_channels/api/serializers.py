@@ -17,19 +17,20 @@ from rest_framework.settings import api_settings
 from tigateway_channels.models import Route, RouteStatus
 from tigateway_channels.protocol.errors import GatewayError
 from tigateway_channels.services.errors import issues_by_field
-from tigateway_channels.services.routes import UPDATABLE_FIELDS, clean_route_data
-
-# Read-only parts of the representation, ignored on input (as DRF does for read-only fields),
-# so a route fetched with GET can be sent back with PUT. ``version`` is not among them: on an
-# update it is the expected version (optimistic locking).
-IGNORED_ON_INPUT = ("createdAt", "updatedAt")
+from tigateway_channels.services.routes import (
+    UPDATABLE_FIELDS,
+    clean_route_data,
+    writable_route_fields,
+)
 
 
 class RouteSerializer(serializers.Serializer):
     """Route in, route out; the declared fields describe the API (browsable API, schema)."""
 
     id = serializers.CharField(help_text="Letters, digits, - and _; cannot change.")
-    uri = serializers.CharField(help_text="Absolute http(s) or ws(s) upstream URI.")
+    uri = serializers.CharField(
+        help_text="http(s)://host, ws(s)://host, lb://service, lb:ws(s)://service or forward:/path."
+    )
     predicates = serializers.JSONField(
         required=False, help_text='e.g. ["Path=/api/users/**"] or [{"name": "Path", ...}]'
     )
@@ -62,12 +63,10 @@ class RouteSerializer(serializers.Serializer):
                 {api_settings.NON_FIELD_ERRORS_KEY: ["Expected a JSON object of route fields."]},
                 code="INVALID_ROUTE_CONFIG",
             )
-        body = {key: value for key, value in data.items() if key not in IGNORED_ON_INPUT}
+        # A route as GET returned it may come back: the service says what is ignored.
+        body, version = writable_route_fields(data, self.route_id)
         if self.route_id is None:
             return self._clean(body, partial=False, errors={})
-        version = body.pop("version", None)
-        if body.get("id") == self.route_id:
-            del body["id"]  # naming the route it updates is no change of id
         errors: dict[str, list[str]] = {}
         if not self.partial:
             for name in UPDATABLE_FIELDS:
@@ -92,14 +91,20 @@ class ConfigWriteSerializer(serializers.Serializer):
     """The body of a config create (POST) or replace (PUT): HTTP shape only.
 
     What a valid document is belongs to the config service. The body may be a config as GET
-    returned it: ``createdAt``, ``updatedAt`` and ``updatedBy`` are ignored, and ``version``
-    is the version you last saw (optimistic locking).
+    returned it: ``createdAt``, ``updatedAt`` and ``updatedBy`` are ignored, ``version`` is
+    the version you last saw (optimistic locking), and the document's own ``id`` is checked
+    by the service against the config id.
     """
 
     configType = serializers.CharField(
         required=False, max_length=100, help_text="Required on POST, e.g. route_config."
     )
-    id = serializers.CharField(required=False, max_length=200, help_text="Required on POST.")
+    configId = serializers.CharField(
+        required=False, max_length=200, help_text="Required on POST (or its older name, id)."
+    )
+    id = serializers.CharField(
+        required=False, max_length=200, help_text="The older name of configId, still accepted."
+    )
     config = serializers.JSONField(help_text='The document, e.g. {"routes": [...]}.')
     version = serializers.IntegerField(
         required=False, min_value=0, help_text="The version you last saw; 0: must not exist yet."
@@ -111,20 +116,26 @@ class ConfigWriteSerializer(serializers.Serializer):
     )
 
     def __init__(self, *args: Any, key: tuple[str, str] | None = None, **kwargs: Any) -> None:
-        """``key`` is the (configType, id) of the URL on PUT; without it the body names it."""
+        """``key`` is the (configType, configId) of the URL on PUT; else the body names it."""
         super().__init__(*args, **kwargs)
         self.key = key
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         errors: dict[str, list[str]] = {}
-        names = ("configType", "id")
-        from_url = dict(zip(names, self.key, strict=True)) if self.key else {}
-        for name in names:
+        spelled = {"configType": "configType", "configId": "configId"}
+        if "id" in attrs:
+            older = attrs.pop("id")
+            if attrs.get("configId", older) != older:
+                raise serializers.ValidationError({"id": ["id and configId differ"]})
+            if "configId" not in attrs:
+                attrs["configId"], spelled["configId"] = older, "id"
+        from_url = dict(zip(spelled, self.key, strict=True)) if self.key else {}
+        for name, shown in spelled.items():
             given = attrs.get(name)
             if not from_url and not given:
-                errors[name] = [f"{name} is required"]
+                errors[shown] = [f"{shown} is required"]
             elif from_url and given not in (None, from_url[name]):
-                errors[name] = [f"{name} is given by the URL and cannot change"]
+                errors[shown] = [f"{shown} is given by the URL and cannot change"]
         if errors:
             raise serializers.ValidationError(errors)
         return attrs

@@ -111,7 +111,8 @@ class RouteViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
 
     Input is a JSON object of route fields (``id``, ``uri``, ``predicates``, ``filters``,
     ``status``, ``order``, ``metadata``); output is the route as the WebSocket API sends it,
-    with an ``ETag: "<version>"`` header. ``createdAt``/``updatedAt`` are ignored on input.
+    with an ``ETag: "<version>"`` header. A route as GET returned it may be sent back:
+    ``createdAt``/``updatedAt`` are ignored, and so is ``version`` on POST.
 
     Optimistic locking: send ``If-Match: "<version>"`` (PUT, PATCH, DELETE) or ``version`` in
     the body (PUT, PATCH); if the route has moved on, the answer is 409 ``VERSION_CONFLICT``

@@ -59,7 +59,11 @@ async def subscribe(conn: GatewayConsumer, message: ClientMessage) -> dict[str, 
             raise GatewayError(
                 ErrorCode.INVALID_SUBSCRIPTION,
                 f"Filter given for topic {name[:64]!r} that is not being subscribed",
-                {"field": f"filters.{name[:64]}", "reason": "topic not in data.topics"},
+                {
+                    "field": f"filters.{name[:64]}",
+                    "value": filters[name] if isinstance(filters[name], dict) else None,
+                    "reason": "topic not in data.topics",
+                },
             )
     parsed = {name: parse_filter(get_topic(name), filters.get(name)) for name in topics}
     recover = recovery_positions(message.data, topics)
@@ -76,7 +80,7 @@ def recovery_positions(data: dict[str, Any], topics: list[str]) -> dict[str, Pos
             raise GatewayError(
                 ErrorCode.INVALID_SUBSCRIPTION,
                 f"Recovery asked for topic {name[:64]!r} that is not being subscribed",
-                {"field": field, "reason": "topic not in data.topics"},
+                {"field": field, "value": name[:64], "reason": "topic not in data.topics"},
             )
         offset = position.get("offset") if isinstance(position, dict) else None
         epoch = position.get("epoch") if isinstance(position, dict) else None
@@ -94,7 +98,11 @@ def recovery_positions(data: dict[str, Any], topics: list[str]) -> dict[str, Pos
             raise GatewayError(
                 ErrorCode.INVALID_SUBSCRIPTION,
                 "Invalid recovery position",
-                {"field": f"{field}.epoch", "reason": "epoch must be a string"},
+                {
+                    "field": f"{field}.epoch",
+                    "value": epoch[:64] if isinstance(epoch, str) else None,
+                    "reason": "epoch must be a string of at most 64 characters",
+                },
             )
         positions[name] = Position(offset, epoch)
     return positions

@@ -35,7 +35,11 @@ class CloseCode(enum.IntEnum):
 
 
 class GatewayError(Exception):
-    """A failure a client can act on; one place turns it into an ``error`` reply."""
+    """A failure a client can act on; one place turns it into an ``error`` reply.
+
+    ``details`` follows spec 9.1: always a ``reason``, and ``field`` and ``value`` when a
+    field is at fault (a value that is a secret, such as a token, is left out).
+    """
 
     def __init__(self, code: ErrorCode, message: str, details: dict[str, Any] | None = None):
         super().__init__(message)
@@ -45,13 +49,11 @@ class GatewayError(Exception):
         # Set when the failing message had a usable id, so the reply can be correlated.
         self.request_id: Any = None
 
-    def as_data(self, request_id: Any = None) -> dict[str, Any]:
-        data: dict[str, Any] = {"code": str(self.code), "message": self.message}
-        if self.details:
-            data["details"] = self.details
-        if request_id is not None:
-            data["requestId"] = request_id
-        return data
+    def as_data(self) -> dict[str, Any]:
+        """``code``, ``message`` and ``details``; ``details.reason`` is never missing."""
+        details = self.details if "reason" in self.details else {**self.details}
+        details.setdefault("reason", self.message)
+        return {"code": str(self.code), "message": self.message, "details": details}
 
     def __repr__(self) -> str:
         return f"GatewayError({self.code!s}, {self.message!r}, {self.details!r})"

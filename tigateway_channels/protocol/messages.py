@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,14 @@ import orjson
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError, field_error
 
 MAX_ID_LENGTH = 128
+# How much of a frame ``peek_request_id`` reads: a client's id comes early in practice.
+PEEK_CHARS = 4096
+
+# A string (one cut off by ``limit`` runs to the end, so the scan stays linear) or a bracket.
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)|[{}\[\]]')
+_KEY_END = re.compile(r"\s*:\s*")
+# A string id (each character at most a 6-character \uXXXX escape) or an integer one.
+_ID_VALUE = re.compile(r'"(?:[^"\\]|\\.){1,768}"|-?\d{1,18}(?![\d.eE])')
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,39 @@ def _request_id(raw: dict[str, Any]) -> str | int | None:
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return value
+    return None
+
+
+def peek_request_id(text: str | bytes, limit: int = PEEK_CHARS) -> str | int | None:
+    """The top-level ``id`` of a frame that will not be parsed (too large, or not processed),
+    read from its first ``limit`` characters only, so an error can still be correlated.
+
+    A scan of string and bracket tokens tracks the nesting depth, so the ``id`` of a nested
+    object (``data.route.id``) is never taken for the message's own.
+    """
+    head = text[:limit]
+    if isinstance(head, bytes):
+        head = head.decode("utf-8", "ignore")
+    depth = 0
+    for token in _TOKEN.finditer(head):
+        kind = token.group()
+        if kind in "{[":
+            depth += 1
+        elif kind in "}]":
+            depth -= 1
+        elif depth == 1 and kind == '"id"':
+            colon = _KEY_END.match(head, token.end())
+            if colon is None:
+                continue  # "id" as a value, not a key
+            value = _ID_VALUE.match(head, colon.end())
+            if value is None:
+                return None
+            try:
+                return _request_id({"id": orjson.loads(value.group())})
+            except orjson.JSONDecodeError:
+                return None
+        if depth <= 0:
+            return None  # not an object, or its end
     return None
 
 

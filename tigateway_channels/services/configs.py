@@ -65,13 +65,26 @@ def _check_integer(field: str, value: Any) -> None:
         )
 
 
-def config_not_found(config_type: str, config_id: str, version: int | None = None) -> GatewayError:
-    details: dict[str, Any] = {"configType": config_type, "configId": config_id}
+def config_not_found(
+    config_type: str, config_id: str, version: int | None = None, field: str = "version"
+) -> GatewayError:
+    """``field`` names the request field that asked for ``version`` (``toVersion``...)."""
+    details: dict[str, Any] = {
+        "field": "configId",
+        "value": config_id,
+        "reason": f"no {config_type} config has this id",
+        "configType": config_type,
+        "configId": config_id,
+    }
     what = f"Config {config_type}/{config_id}"
     if version is not None:
-        details["version"] = version
+        details.update(
+            field=field,
+            value=version,
+            version=version,
+            reason="no such version is kept (it never existed or was pruned)",
+        )
         what += f" at version {version}"
-        details["reason"] = "no such version is kept (it never existed or was pruned)"
     return GatewayError(ErrorCode.CONFIG_NOT_FOUND, f"{what} not found", details)
 
 
@@ -91,6 +104,9 @@ def _check_version(
         ErrorCode.VERSION_CONFLICT,
         f"Config {config_type}/{config_id} was changed by someone else (now at version {current})",
         {
+            "field": "version",
+            "value": expected,
+            "reason": f"the config is at version {current}; reload it and try again",
             "configType": config_type,
             "configId": config_id,
             "expectedVersion": expected,
@@ -124,13 +140,39 @@ def _author(user: Any) -> str:
     return str(user.get_username())[:150]
 
 
+def _without_id(config_id: str, document: Any) -> tuple[Any, list[dict[str, Any]]]:
+    """The document without its ``id``, and the problem with that id if there is one.
+
+    Configs go out with their id inside the document (spec 5.1), so a document taken from a
+    ``config_get`` or a notification may carry it back: the same id is no change and is not
+    stored; another one is an error, since a config's id is its key and cannot change.
+    """
+    if not isinstance(document, dict) or "id" not in document:
+        return document, []
+    given = document["id"]
+    rest = {key: value for key, value in document.items() if key != "id"}
+    if given == config_id:
+        return rest, []
+    reason = (
+        f"the document's id must be its configId {config_id!r} (or be left out); "
+        "a config's id cannot change"
+    )
+    return rest, [config_issue("id", given, reason)]
+
+
 def _validate(
-    kind: ConfigType, config: GatewayConfig | None, document: Any, adopt_routes: bool
+    kind: ConfigType,
+    config: GatewayConfig | None,
+    document: Any,
+    adopt_routes: bool,
+    issues: list[dict[str, Any]] | None = None,
 ) -> None:
+    """Every problem at once: ``issues`` found by the caller first, then the type's."""
+    issues = list(issues or ())
     if not isinstance(document, dict):
-        issues = [config_issue(DOCUMENT_FIELD, document, "a config must be a JSON object")]
+        issues.append(config_issue(DOCUMENT_FIELD, document, "a config must be a JSON object"))
     else:
-        issues = kind.validate(document)
+        issues += kind.validate(document)
         issues += kind.check_state(config, document, adopt_routes=adopt_routes)
     if issues:
         raise _invalid(f"{kind.name} config is invalid", issues)
@@ -159,7 +201,14 @@ def _store(
             raise GatewayError(
                 ErrorCode.VERSION_CONFLICT,
                 f"Config {key[0]}/{key[1]} was created by someone else at the same time",
-                {"configType": key[0], "configId": key[1], "expectedVersion": 0},
+                {
+                    "field": "configId",
+                    "value": key[1],
+                    "reason": "created by another request at the same time; reload it",
+                    "configType": key[0],
+                    "configId": key[1],
+                    "expectedVersion": 0,
+                },
             ) from None
     else:
         config.save()
@@ -173,9 +222,10 @@ def validate_config(
     """The full validation of a save, stored state included, without changing anything."""
     _check_key(config_type, config_id)
     kind = get_config_type(config_type)
+    document, id_issues = _without_id(config_id, document)
     with transaction.atomic():
         config = _locked_config(config_type, config_id)
-        _validate(kind, config, document, adopt_routes)
+        _validate(kind, config, document, adopt_routes, id_issues)
 
 
 def save_config(
@@ -193,16 +243,18 @@ def save_config(
 
     A document equal to the stored one is no new version: the config type still re-applies
     it (a ``route_config`` puts back routes changed behind its back) and the config is
-    returned as it is.
+    returned as it is. The document may carry its own ``id`` (as configs are sent): it must
+    be ``config_id`` and is not stored.
     """
     _check_key(config_type, config_id)
+    document, id_issues = _without_id(config_id, document)
     with transaction.atomic():
         config = _locked_config(config_type, config_id)
         if authorize is not None:
             authorize(config is None)
         kind = get_config_type(config_type)
         _check_version(config, config_type, config_id, expected_version)
-        _validate(kind, config, document, adopt_routes)
+        _validate(kind, config, document, adopt_routes, id_issues)
         if config is not None and config.document == document:
             kind.apply(config, document, adopt_routes=adopt_routes)
             return config
@@ -233,7 +285,7 @@ def rollback_config(
         _check_version(config, config_type, config_id, expected_version)
         revision = config.revisions.filter(version=to_version).first()
         if revision is None:
-            raise config_not_found(config_type, config_id, to_version)
+            raise config_not_found(config_type, config_id, to_version, field="toVersion")
         kind = get_config_type(config_type)
         _validate(kind, config, revision.document, adopt_routes=False)
         change = ConfigChange("rolled_back", source, _author(user), restored_from=revision)

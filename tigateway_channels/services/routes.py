@@ -27,6 +27,8 @@ from tigateway_channels.spec import (
 WRITABLE_FIELDS = ("id", "uri", "predicates", "filters", "status", "order", "metadata")
 UPDATABLE_FIELDS = tuple(name for name in WRITABLE_FIELDS if name != "id")
 READ_ONLY_FIELDS = ("version", "createdAt", "updatedAt")
+# Set by the server on every save; a route sent back as it was received may carry any value.
+SERVER_TIMES = ("createdAt", "updatedAt")
 ORDER_RANGE = (-(2**31), 2**31 - 1)
 MAX_METADATA_BYTES = 16 * 1024
 
@@ -88,10 +90,30 @@ def _check_field(name: str, value: Any) -> list[dict[str, Any]]:
     return []
 
 
-def clean_route_data(data: Any, *, partial: bool) -> dict[str, Any]:
+def writable_route_fields(data: Any, route_id: str | None = None) -> tuple[Any, Any]:
+    """Split a route as the server sends it into the fields to write and its ``version``.
+
+    So that a route taken from a ``route_update`` notification or an ``ack`` can be sent back:
+    ``createdAt`` and ``updatedAt`` are ignored (the server sets them), and ``id``, when
+    ``route_id`` is the route being updated and the id is the same, is no change. What is
+    left is judged by ``clean_route_data``; ``version`` is for the caller (the expected
+    version of an update; ignored on create).
+    """
+    if not isinstance(data, Mapping):
+        return data, None
+    fields = {key: value for key, value in data.items() if key not in (*SERVER_TIMES, "version")}
+    if route_id is not None and fields.get("id") == route_id:
+        del fields["id"]
+    return fields, data.get("version")
+
+
+def clean_route_data(
+    data: Any, *, partial: bool, issues: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """Validate route fields; report every problem at once as ``INVALID_ROUTE_CONFIG``.
 
     ``partial`` is for updates: only the given fields are checked and ``id`` may not change.
+    ``issues`` are problems the caller already found, reported with the others.
     """
     if not isinstance(data, Mapping):
         raise validation_error(
@@ -105,7 +127,7 @@ def clean_route_data(data: Any, *, partial: bool) -> dict[str, Any]:
                 )
             ],
         )
-    issues: list[dict[str, Any]] = []
+    issues = list(issues or ())
     allowed = UPDATABLE_FIELDS if partial else WRITABLE_FIELDS
     for key in data:
         if key not in allowed:
@@ -155,12 +177,34 @@ def _check_version(route: Route, expected: Any) -> None:
         raise GatewayError(
             ErrorCode.VERSION_CONFLICT,
             f"Route {route.id!r} was changed by someone else (now at version {route.version})",
-            {"routeId": route.id, "expectedVersion": expected, "currentVersion": route.version},
+            {
+                "field": "version",
+                "value": expected,
+                "reason": f"the route is at version {route.version}; reload it and try again",
+                "routeId": route.id,
+                "expectedVersion": expected,
+                "currentVersion": route.version,
+            },
         )
 
 
+def _sent_version(sent: Any, expected: Any) -> tuple[Any, list[dict[str, Any]]]:
+    """The expected version of an update: given beside the updates, or inside them (a route
+    sent back as it was received); both must then agree."""
+    if sent is None:
+        return expected, []
+    if isinstance(sent, bool) or not isinstance(sent, int):
+        return expected, [_issue("version", sent, "version must be an integer")]
+    if expected is not None and expected != sent:
+        reason = f"differs from the expected version given beside the updates ({expected})"
+        return expected, [_issue("version", sent, reason)]
+    return sent, []
+
+
 def create_route(data: Any) -> Route:
-    cleaned = clean_route_data(data, partial=False)
+    """Create a route; one sent back as the server sent it keeps only its writable fields."""
+    fields, _ = writable_route_fields(data)
+    cleaned = clean_route_data(fields, partial=False)
     exists = GatewayError(
         ErrorCode.ROUTE_ALREADY_EXISTS,
         f"Route {cleaned['id']!r} already exists",
@@ -193,10 +237,13 @@ def _locked_route(route_id: Any) -> Route:
 
 
 def update_route(route_id: Any, updates: Any, *, expected_version: Any = None) -> Route:
-    cleaned = clean_route_data(updates, partial=True)
+    """Change the given fields; ``updates`` may be the whole route as the server sent it."""
+    fields, sent = writable_route_fields(updates, route_id if isinstance(route_id, str) else None)
+    expected, issues = _sent_version(sent, expected_version)
+    cleaned = clean_route_data(fields, partial=True, issues=issues)
     with transaction.atomic():
         route = _locked_route(route_id)
-        _check_version(route, expected_version)
+        _check_version(route, expected)
         for name, value in cleaned.items():
             setattr(route, name, value)
         route.save()
