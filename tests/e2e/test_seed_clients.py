@@ -23,6 +23,7 @@ token, a forged token and an expired token: its connection attempts stay within 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -61,6 +62,34 @@ SERVERS = ["daphne", "uvicorn"]
 KINDS = ["node-10.1", "node-11.1", "java-10.2"]
 GLOBAL_FILTERS = [{"name": "AddRequestHeader", "args": {"name": "X-Gateway", "value": "TiGateway"}}]
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+# -- the document's code, unchanged -------------------------------------------------------
+
+# sha256 of the document's code blocks as they are in shared/seed/000_ef2279420a2f750d.txt:
+# section 10.1 up to (not including) its "// Usage example" line, and the whole of section 11.1,
+# each ending in one newline.
+DOCUMENT_CODE = {
+    ("tigateway-client.js", "10.1"): (
+        "3d77209ec0acf9e2431d7bcf82e5243f12c3f119268b5395f0ff4c525ac43381"
+    ),
+    ("websocket-manager.js", "11.1"): (
+        "4b20fb42f2c62491c6dfabd60c0e9a19a4af9f4ccbf8856bfd245b2e4bdcd695"
+    ),
+}
+
+
+@pytest.mark.parametrize(("filename", "section"), list(DOCUMENT_CODE))
+def test_document_code_is_unchanged(filename: str, section: str) -> None:
+    """What runs is the document's code as written: any edit between the markers fails."""
+    text = (SEED_DIR / filename).read_text()
+    begin = f"// ---- BEGIN document section {section} (verbatim) ----\n"
+    end = f"// ---- END document section {section} ----"
+    block = text[text.index(begin) + len(begin) : text.index(end)]
+    digest = hashlib.sha256(block.encode()).hexdigest()
+    assert digest == DOCUMENT_CODE[(filename, section)], (
+        f"{filename} no longer holds section {section} of the document verbatim"
+    )
 
 
 # -- tools: node + ws, javac + java ------------------------------------------------------
@@ -457,10 +486,10 @@ class LongRun:
 
 @pytest.fixture(scope="module")
 def long_run(running: Running, tools: Tools) -> Iterator[LongRun]:
-    if RUN_SECONDS < SILENCE_SECONDS + 30:
+    if RUN_SECONDS < SILENCE_SECONDS + 10:
         pytest.fail(
             f"TIGW_SEED_RUN_SECONDS={RUN_SECONDS} leaves no room for traffic around "
-            f"TIGW_SEED_SILENCE_SECONDS={SILENCE_SECONDS} (needs at least silence + 30)"
+            f"TIGW_SEED_SILENCE_SECONDS={SILENCE_SECONDS} (needs at least silence + 10)"
         )
     clients: dict[tuple[str, str], ClientRun] = {}
     for server, worker in running.by_server.items():
