@@ -265,4 +265,3 @@ async def test_a_client_id_of_128_characters_is_kept(operator: Any) -> None:
     assert first["type"] == "ack"
     assert first["data"]["result"]["clientId"] == "c" * 128
     await socket.close()
-
