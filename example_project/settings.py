@@ -67,7 +67,12 @@ def _database() -> dict[str, Any]:
 
     # Persistent connections: a WebSocket connect that opens a new PostgreSQL connection for
     # each database hop spends most of its time there (docs/performance.md).
-    return dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
+    database = dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
+    if os.environ.get("DATABASE_TEST_NAME"):
+        # The test runner's database (Django's default is "test_" + NAME): scripts/test gives
+        # each run and each Python/Django combination its own, so concurrent runs don't clash.
+        database["TEST"] = {"NAME": os.environ["DATABASE_TEST_NAME"]}
+    return database
 
 
 DATABASES = {"default": _database()}

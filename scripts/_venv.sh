@@ -1,19 +1,14 @@
-# Sourced by the scripts: a project virtualenv with the package and its dev extras installed.
+# Sourced by the scripts: a project virtualenv (.venv) with the package and its dev extras
+# installed, made by $PYTHON (default python3, 3.11 or later). scripts/test makes its own, one
+# per tested Python/Django combination.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+source "$ROOT/scripts/_python.sh"
 PYTHON="${PYTHON:-python3}"
-if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+if ! python_is "$PYTHON" 3; then
     echo "tigateway-channels needs Python 3.11 or later as '$PYTHON' (set PYTHON=...)." >&2
     exit 1
 fi
-if [ ! -x .venv/bin/python ]; then
-    "$PYTHON" -m venv .venv
-fi
-stamp=".venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)"
-if [ ! -f "$stamp" ]; then
-    .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e ".[dev]"
-    touch "$stamp"
-fi
+ensure_venv .venv "$PYTHON" 3
 export PATH="$ROOT/.venv/bin:$PATH"

@@ -2,9 +2,10 @@
 # where their server programs are installed, and saying exactly what is missing where not.
 PG_URL="${TIGW_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test}"
 REDIS_URL_TEST="${TIGW_TEST_REDIS:-redis://127.0.0.1:6379/0}"
+SERVICES_PYTHON="${SERVICES_PYTHON:-.venv/bin/python}"  # any Python with redis and psycopg
 
-redis_up() { .venv/bin/python -c "import redis,sys; redis.Redis.from_url('$REDIS_URL_TEST', socket_connect_timeout=1).ping()" 2>/dev/null; }
-postgres_up() { .venv/bin/python -c "import psycopg; psycopg.connect('$PG_URL', connect_timeout=2).close()" 2>/dev/null; }
+redis_up() { "$SERVICES_PYTHON" -c "import redis,sys; redis.Redis.from_url('$REDIS_URL_TEST', socket_connect_timeout=1).ping()" 2>/dev/null; }
+postgres_up() { "$SERVICES_PYTHON" -c "import psycopg; psycopg.connect('$PG_URL', connect_timeout=2).close()" 2>/dev/null; }
 
 if ! redis_up; then
     if command -v redis-server >/dev/null; then
