@@ -32,7 +32,7 @@ import psutil  # noqa: E402
 import psycopg  # noqa: E402
 import redis  # noqa: E402
 
-from tests.services import POSTGRES_URL, REDIS_URL, free_port, manage, require_redis  # noqa: E402
+from tests.processes import POSTGRES_URL, REDIS_URL, free_port, manage, require_redis  # noqa: E402
 
 PYTHON = sys.executable
 ADMIN_USER = "bench-admin"

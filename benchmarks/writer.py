@@ -46,7 +46,7 @@ def writer_main(conn: Connection, cfg: dict[str, Any]) -> None:
     from django.db import transaction
     from django.db.models.signals import post_delete, post_save
 
-    from tigateway_channels import signals as product_signals
+    from tigateway_channels.delivery import model_signals as product_signals
     from tigateway_channels.models import Route
     from tigateway_channels.protocol.envelope import utc_timestamp
 

@@ -109,3 +109,13 @@ async def connect(
     socket = Socket(communicator)
     first = await socket.receive()
     return socket, first
+
+
+async def open_socket(user: Any, topics: list[str] | None = None) -> Socket:
+    """A socket authenticated as ``user`` past its connect ack, subscribed to ``topics``."""
+    socket, first = await connect(token=token_for(user))
+    assert first["type"] == "ack", first
+    if topics:
+        reply = await socket.request("subscribe", {"topics": topics})
+        assert reply["type"] == "ack", reply
+    return socket

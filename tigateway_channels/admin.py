@@ -26,7 +26,7 @@ from tigateway_channels.models import (
     RouteStatus,
 )
 from tigateway_channels.protocol.errors import GatewayError
-from tigateway_channels.services import config_history
+from tigateway_channels.services import config_revisions
 from tigateway_channels.services import configs as config_service
 from tigateway_channels.services import routes as route_service
 
@@ -230,7 +230,7 @@ class GatewayConfigAdmin(admin.ModelAdmin):
         old = by_version.get(_int(request.GET.get("from")), older)
         diff = ""
         if old is not None and new is not None:
-            diff = mark_safe(config_history.html_diff(old, new))  # difflib escapes the text
+            diff = mark_safe(config_revisions.html_diff(old, new))  # difflib escapes the text
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -240,7 +240,7 @@ class GatewayConfigAdmin(admin.ModelAdmin):
             "old": old,
             "new": new,
             "diff": diff,
-            "unified_diff": config_history.unified_diff(old, new) if old and new else "",
+            "unified_diff": config_revisions.unified_diff(old, new) if old and new else "",
             "can_rollback": self.has_rollback_permission(request),
         }
         return TemplateResponse(

@@ -10,4 +10,5 @@ class TigatewayChannelsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from tigateway_channels import checks, config_signals, signals  # noqa: F401  (registration)
+        from tigateway_channels import checks  # noqa: F401  (registration)
+        from tigateway_channels.delivery import model_signals  # noqa: F401  (registration)

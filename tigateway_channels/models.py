@@ -80,7 +80,7 @@ class Route(Versioned):
         return self.id
 
     def to_message(self) -> dict[str, Any]:
-        """The route as spec section 4.1 shows it (plus ``metadata`` and ``version``)."""
+        """The route as docs/protocol.md §6 shows it (plus ``metadata`` and ``version``)."""
         return {
             "id": self.id,
             "uri": self.uri,
@@ -105,8 +105,8 @@ def config_message(
     updated_at: Any,
     updated_by: str,
 ) -> dict[str, Any]:
-    """A config on the wire (spec 5.1): ``config`` is the document with its ``id`` first, as
-    the specification shows it; type, version, times and author sit beside it."""
+    """A config on the wire (docs/protocol.md §7): ``config`` is the document with its ``id``
+    first, as the API document shows it; type, version, times and author sit beside it."""
     if isinstance(document, dict):
         document = {"id": config_id, **{k: v for k, v in document.items() if k != "id"}}
     return {
@@ -124,7 +124,7 @@ class GatewayConfig(Versioned):
     """A JSON document of one config type (``route_config`` or a registered type), versioned.
 
     Written through ``services.configs`` only: it validates, applies and records the change;
-    ``config_signals`` keeps a revision of every saved version and pushes it.
+    ``delivery.model_signals`` keeps a revision of every saved version and pushes it.
     """
 
     config_type = models.CharField(max_length=100, db_index=True)

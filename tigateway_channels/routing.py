@@ -1,44 +1,10 @@
-"""URL patterns and the ASGI stack for the WebSocket API.
+"""The app's public ASGI entry points, where a Channels project looks for them.
 
-Add ``websocket_urlpatterns`` to your own ``URLRouter`` (behind Channels'
-``AuthMiddlewareStack`` for session logins), or use ``websocket_application()``.
+``websocket_application()`` is the ``"websocket"`` entry of a ``ProtocolTypeRouter``;
+``websocket_urlpatterns`` go into your own ``URLRouter``. They live in ``websocket/routing.py``;
+this import path is the one projects write in their ``asgi.py`` and stays stable.
 """
 
-from __future__ import annotations
+from tigateway_channels.websocket.routing import websocket_application, websocket_urlpatterns
 
-from typing import Any
-
-from channels.auth import AuthMiddlewareStack
-from channels.routing import URLRouter
-from django.urls import re_path
-
-from tigateway_channels.consumers import GatewayConsumer
-
-websocket_urlpatterns = [
-    re_path(r"^ws/tigateway/?$", GatewayConsumer.as_asgi()),
-]
-
-
-class KeepRawSend:
-    """Outermost middleware: remembers the server's own ``send`` for the fan-out hot path.
-
-    Channels' session middleware wraps ``send`` to save sessions on accept; topic frames need
-    none of that, so the consumer writes them with the server's callable directly.
-    """
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        return await self.inner({**scope, "tigateway.raw_send": send}, receive, send)
-
-
-def websocket_application(extra_patterns: list[Any] | None = None) -> Any:
-    """The ``"websocket"`` entry of a ``ProtocolTypeRouter``: session auth plus our routes.
-
-    Origins are checked by the consumer (close code 4403 with a reason), not by Channels'
-    ``OriginValidator``, which can only refuse the handshake without saying why.
-    """
-    return KeepRawSend(
-        AuthMiddlewareStack(URLRouter(websocket_urlpatterns + (extra_patterns or [])))
-    )
+__all__ = ["websocket_application", "websocket_urlpatterns"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.services import Cluster
+from tests.processes import Cluster
 
 
 def jwt_for(base: str, password: str, username: str = "admin") -> str:

@@ -22,7 +22,7 @@ import pytest
 import websockets
 
 from tests.e2e.helpers import jwt_for, next_topic_message, run_scenario
-from tests.services import ROOT, Cluster, cluster, manage, postgres_database
+from tests.processes import ROOT, Cluster, cluster, manage, postgres_database
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(180)]
 

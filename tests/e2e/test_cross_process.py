@@ -14,7 +14,7 @@ import pytest
 import websockets
 
 from tests.e2e.helpers import jwt_for, next_topic_message, run_scenario
-from tests.services import Cluster, cluster, manage
+from tests.processes import Cluster, cluster, manage
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(180)]
 

@@ -22,7 +22,7 @@ import websockets
 
 from tests.e2e.helpers import run_scenario
 from tests.e2e.rawws import Closed, RawWebSocket
-from tests.services import (
+from tests.processes import (
     ROOT,
     Cluster,
     Worker,

@@ -41,7 +41,7 @@ import jwt
 import pytest
 
 from tests.e2e.helpers import jwt_for
-from tests.services import Cluster, Worker, cluster, manage
+from tests.processes import Cluster, Worker, cluster, manage
 
 RUN_SECONDS = float(os.environ.get("TIGW_SEED_RUN_SECONDS", "190"))
 SILENCE_SECONDS = float(os.environ.get("TIGW_SEED_SILENCE_SECONDS", "95"))

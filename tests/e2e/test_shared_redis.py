@@ -21,7 +21,7 @@ import pytest
 import websockets
 
 from tests.e2e.helpers import next_topic_message
-from tests.services import REDIS_URL, ROOT, Cluster, cluster
+from tests.processes import REDIS_URL, ROOT, Cluster, cluster
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(240)]
 

@@ -11,7 +11,7 @@ import pytest
 import websockets
 
 from tests.e2e.helpers import jwt_for
-from tests.services import cluster, manage
+from tests.processes import cluster, manage
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(120)]
 

@@ -18,10 +18,10 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from tigateway_channels.api.serializers import ConfigRollbackSerializer, ConfigWriteSerializer
 from tigateway_channels.api.views import GatewayErrorMixin, expected_version
-from tigateway_channels.handlers.permissions import require_permission
 from tigateway_channels.models import ChangeSource, GatewayConfig
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError
 from tigateway_channels.services import configs as config_service
+from tigateway_channels.services.permissions import require_permission
 
 VIEW = "tigateway_channels.view_gatewayconfig"
 ADD = "tigateway_channels.add_gatewayconfig"

@@ -1,4 +1,4 @@
-"""The message envelope of spec section 2.1, serialised once with orjson."""
+"""The message envelope of docs/protocol.md §2, serialised once with orjson."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from tigateway_channels import __version__
 
 
 def utc_timestamp(moment: dt.datetime | None = None) -> str:
-    """ISO 8601 in UTC with a ``Z`` and millisecond precision, as the spec's examples."""
+    """ISO 8601 in UTC with a ``Z`` and millisecond precision, as docs/protocol.md shows."""
     moment = moment or dt.datetime.now(dt.UTC)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)

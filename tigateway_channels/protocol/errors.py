@@ -7,14 +7,14 @@ from typing import Any
 
 
 class ErrorCode(enum.StrEnum):
-    # The spec's six (section 9.2).
+    # The API document's six (section 9.2).
     INVALID_MESSAGE_FORMAT = "INVALID_MESSAGE_FORMAT"
     UNAUTHORIZED = "UNAUTHORIZED"
     INVALID_SUBSCRIPTION = "INVALID_SUBSCRIPTION"
     ROUTE_NOT_FOUND = "ROUTE_NOT_FOUND"
     INVALID_ROUTE_CONFIG = "INVALID_ROUTE_CONFIG"
     CONFIG_VALIDATION_ERROR = "CONFIG_VALIDATION_ERROR"
-    # Added by this product (ARCHITECTURE.md).
+    # Added by this product (docs/protocol.md §8).
     FORBIDDEN = "FORBIDDEN"
     CONFIG_NOT_FOUND = "CONFIG_NOT_FOUND"
     ROUTE_ALREADY_EXISTS = "ROUTE_ALREADY_EXISTS"
@@ -37,7 +37,7 @@ class CloseCode(enum.IntEnum):
 class GatewayError(Exception):
     """A failure a client can act on; one place turns it into an ``error`` reply.
 
-    ``details`` follows spec 9.1: always a ``reason``, and ``field`` and ``value`` when a
+    ``details`` follows docs/protocol.md §8: always a ``reason``, and ``field`` and ``value`` when a
     field is at fault (a value that is a secret, such as a token, is left out).
     """
 
@@ -60,5 +60,5 @@ class GatewayError(Exception):
 
 
 def field_error(code: ErrorCode, field: str, value: Any, reason: str, message: str) -> GatewayError:
-    """An error about one field, with the ``details`` shape of spec section 9.1."""
+    """An error about one field, with the ``details`` shape of docs/protocol.md §8."""
     return GatewayError(code, message, {"field": field, "value": value, "reason": reason})

@@ -18,8 +18,8 @@ from django.utils.module_loading import import_string
 
 from tigateway_channels.conf import SETTING_NAME, tigw_settings
 from tigateway_channels.protocol.errors import ErrorCode
+from tigateway_channels.scg.model import json_safe
 from tigateway_channels.services.errors import validation_error
-from tigateway_channels.spec.model import json_safe
 
 if TYPE_CHECKING:
     from tigateway_channels.models import GatewayConfig

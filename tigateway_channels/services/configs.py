@@ -3,7 +3,7 @@
 Every writer (admin, REST, WebSocket, a shell) calls these. A change runs in one transaction
 with the config row locked (``select_for_update``), so two updates expecting the same
 version cannot both win. The config type validates the whole document and reports every
-problem at once; only then does anything change. The model's signals (``config_signals``)
+problem at once; only then does anything change. The model's signals (``delivery.model_signals``)
 record the revision and push the ``config_update``; routes a ``route_config`` changes are
 saved through ``Route.save``/``delete`` and pushed by the route signals.
 """
@@ -17,10 +17,10 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 
-from tigateway_channels.history import sequence_row
+from tigateway_channels.delivery.history import sequence_row
 from tigateway_channels.models import ChangeSource, GatewayConfig, TopicSequence
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError
-from tigateway_channels.services.config_history import ConfigChange
+from tigateway_channels.services.config_revisions import ConfigChange
 from tigateway_channels.services.config_types import (
     DOCUMENT_FIELD,
     TYPE_NAME_MAX_LENGTH,
@@ -143,9 +143,9 @@ def _author(user: Any) -> str:
 def _without_id(config_id: str, document: Any) -> tuple[Any, list[dict[str, Any]]]:
     """The document without its ``id``, and the problem with that id if there is one.
 
-    Configs go out with their id inside the document (spec 5.1), so a document taken from a
-    ``config_get`` or a notification may carry it back: the same id is no change and is not
-    stored; another one is an error, since a config's id is its key and cannot change.
+    Configs go out with their id inside the document (docs/protocol.md §7), so a document
+    taken from a ``config_get`` or a notification may carry it back: the same id is no change
+    and is not stored; another one is an error, since a config's id is its key and cannot change.
     """
     if not isinstance(document, dict) or "id" not in document:
         return document, []
@@ -190,7 +190,7 @@ def _store(
         config = GatewayConfig(config_type=key[0], config_id=key[1])
     config.document = document
     config.updated_by = change.author
-    config._config_change = change  # type: ignore[attr-defined]  (read by config_signals)
+    config._config_change = change  # type: ignore[attr-defined]  (read by delivery.model_signals)
     if config._state.adding:
         try:
             with transaction.atomic():

@@ -1,4 +1,5 @@
-"""Turning validation problems into the one error type, with the spec's ``details`` shape."""
+"""Turning validation problems into the one error type, with the ``details`` shape of
+docs/protocol.md §8."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from tigateway_channels.protocol.errors import ErrorCode, GatewayError
 
 
 def validation_error(code: ErrorCode, message: str, issues: list[dict[str, Any]]) -> GatewayError:
-    """The first problem in the top-level ``details`` (spec 9.1), all of them in ``errors``."""
+    """The first problem in the top-level ``details`` (docs/protocol.md §8), all of them in
+    ``errors``."""
     details = dict(issues[0])
     if len(issues) > 1:
         details["errors"] = issues

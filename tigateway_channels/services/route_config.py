@@ -1,4 +1,4 @@
-"""The built-in ``route_config`` type (spec 5.1): a set of routes and the global filters.
+"""The built-in ``route_config`` type (docs/protocol.md §7): a set of routes and the global filters.
 
 Validation reuses the route rules (``clean_route_data``) and the filter syntax
 (``parse_filters``); nothing about a route is decided here. Applying makes the routes the
@@ -13,9 +13,9 @@ from typing import Any
 
 from tigateway_channels.models import GatewayConfig, Route
 from tigateway_channels.protocol.errors import GatewayError
+from tigateway_channels.scg import SpecValidationError, parse_filters
 from tigateway_channels.services.config_types import ConfigType, config_issue
 from tigateway_channels.services.routes import UPDATABLE_FIELDS, clean_route_data
-from tigateway_channels.spec import SpecValidationError, parse_filters
 
 FIELDS = ("routes", "globalFilters")
 MAX_ROUTES = 1000

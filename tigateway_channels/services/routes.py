@@ -16,13 +16,13 @@ from django.db import IntegrityError, transaction
 
 from tigateway_channels.models import Route, RouteStatus
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError
-from tigateway_channels.services.errors import validation_error
-from tigateway_channels.spec import (
+from tigateway_channels.scg import (
     SpecValidationError,
     parse_filters,
     parse_predicates,
     validate_uri,
 )
+from tigateway_channels.services.errors import validation_error
 
 WRITABLE_FIELDS = ("id", "uri", "predicates", "filters", "status", "order", "metadata")
 UPDATABLE_FIELDS = tuple(name for name in WRITABLE_FIELDS if name != "id")

@@ -12,8 +12,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from tigateway_channels import relay
 from tigateway_channels.conf import tigw_settings
+from tigateway_channels.delivery import relay
 
 
 class Command(BaseCommand):

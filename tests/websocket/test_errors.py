@@ -1,0 +1,233 @@
+"""Every error that answers a request carries ``data.requestId`` and the spec 9.1 ``details``:
+always a ``reason``, and ``field`` and ``value`` wherever a field is at fault."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from tests.ws import Socket, connect, open_socket
+from tigateway_channels.services import configs as config_service
+from tigateway_channels.services import routes as route_service
+from tigateway_channels.websocket.handlers.registry import HANDLERS, Handler
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+EVERYTHING = (
+    "view_route",
+    "add_route",
+    "change_route",
+    "delete_route",
+    "view_gatewayconfig",
+    "add_gatewayconfig",
+    "change_gatewayconfig",
+    "rollback_gatewayconfig",
+)
+ROUTE = {"id": "r", "uri": "lb://user-service", "predicates": ["Path=/r/**"]}
+KEY = {"configType": "route_config", "configId": "c"}
+
+# (frame, code, field at fault or None). Frames are sent as text, ids chosen per case.
+CASES: list[tuple[Any, str, str | None]] = [
+    ('{"type": "ping", "id": "e1", "data": [1]}', "INVALID_MESSAGE_FORMAT", "data"),
+    ('{"type": 5, "id": "e2"}', "INVALID_MESSAGE_FORMAT", "type"),
+    ({"type": "teleport", "id": "e3"}, "INVALID_MESSAGE_FORMAT", "type"),
+    ({"type": "route_create", "id": "e4", "data": {}}, "INVALID_MESSAGE_FORMAT", "data.route"),
+    (
+        {"type": "route_create", "id": "e5", "data": {"route": {**ROUTE, "uri": "nope"}}},
+        "INVALID_ROUTE_CONFIG",
+        "uri",
+    ),
+    ({"type": "route_create", "id": "e6", "data": {"route": ROUTE}}, "ROUTE_ALREADY_EXISTS", "id"),
+    (
+        {"type": "route_update", "id": "e7", "data": {"routeId": "ghost", "updates": {}}},
+        "ROUTE_NOT_FOUND",
+        "routeId",
+    ),
+    (
+        {"type": "route_update", "id": "e8", "data": {"routeId": "r", "updates": {}, "version": 9}},
+        "VERSION_CONFLICT",
+        "version",
+    ),
+    (
+        {"type": "route_delete", "id": "e9", "data": {"routeId": "r", "version": 9}},
+        "VERSION_CONFLICT",
+        "version",
+    ),
+    (
+        {"type": "config_get", "id": "e10", "data": {**KEY, "configId": "ghost"}},
+        "CONFIG_NOT_FOUND",
+        "configId",
+    ),
+    (
+        {"type": "config_get", "id": "e11", "data": {**KEY, "version": 9}},
+        "CONFIG_NOT_FOUND",
+        "version",
+    ),
+    (
+        {"type": "config_rollback", "id": "e12", "data": {**KEY, "toVersion": 9}},
+        "CONFIG_NOT_FOUND",
+        "toVersion",
+    ),
+    (
+        {"type": "config_update", "id": "e13", "data": {**KEY, "config": {"bogus": 1}}},
+        "CONFIG_VALIDATION_ERROR",
+        "bogus",
+    ),
+    (
+        {"type": "config_update", "id": "e14", "data": {**KEY, "config": {}, "version": 9}},
+        "VERSION_CONFLICT",
+        "version",
+    ),
+    (
+        {"type": "config_update", "id": 15, "data": {**KEY, "configType": "nope", "config": {}}},
+        "CONFIG_VALIDATION_ERROR",
+        "configType",
+    ),
+    (
+        {"type": "subscribe", "id": "e16", "data": {"topics": ["nope"]}},
+        "INVALID_SUBSCRIPTION",
+        "topics",
+    ),
+    (
+        {
+            "type": "subscribe",
+            "id": "e17",
+            "data": {"topics": ["routes"], "filters": {"routes": 1}},
+        },
+        "INVALID_SUBSCRIPTION",
+        "filters.routes",
+    ),
+    (
+        {
+            "type": "subscribe",
+            "id": "e18",
+            "data": {"topics": ["routes"], "filters": {"logs": {"level": "INFO"}}},
+        },
+        "INVALID_SUBSCRIPTION",
+        "filters.logs",
+    ),
+    (
+        {
+            "type": "subscribe",
+            "id": "e19",
+            "data": {"topics": ["routes"], "recover": {"routes": {"offset": 1, "epoch": 5}}},
+        },
+        "INVALID_SUBSCRIPTION",
+        "recover.routes.epoch",
+    ),
+    ({"type": "subscribe", "id": "e20", "data": {"topics": []}}, "INVALID_SUBSCRIPTION", "topics"),
+]
+
+
+@pytest.fixture
+def everything(make_user: Callable[..., Any]) -> Any:
+    return make_user("everything", *EVERYTHING)
+
+
+async def socket_with_a_route_and_a_config(user: Any) -> Socket:
+    await sync_to_async(route_service.create_route)(ROUTE)
+    await sync_to_async(config_service.save_config)("route_config", "c", {"routes": []})
+    return await open_socket(user)
+
+
+def assert_answers(reply: dict[str, Any], request_id: Any, code: str, field: str | None) -> None:
+    assert reply["type"] == "error", reply
+    data = reply["data"]
+    assert data["code"] == code, data
+    assert "requestId" in data and data["requestId"] == request_id
+    details = data["details"]
+    assert isinstance(details["reason"], str) and details["reason"]
+    if field is not None:
+        assert details["field"] == field, details
+        assert "value" in details
+
+
+@pytest.mark.parametrize(("frame", "code", "field"), CASES)
+async def test_each_request_error_has_request_id_reason_field_and_value(
+    everything: Any, frame: Any, code: str, field: str | None
+) -> None:
+    socket = await socket_with_a_route_and_a_config(everything)
+    request_id = frame["id"] if isinstance(frame, dict) else frame.split('"id": "')[1][:2]
+    await socket.send(frame)
+
+    assert_answers(await socket.receive(), request_id, code, field)
+    await socket.close()
+
+
+async def test_unparseable_frames_answer_with_a_null_request_id_and_the_field(
+    everything: Any,
+) -> None:
+    socket = await socket_with_a_route_and_a_config(everything)
+    for frame, field in (("{not json", "$"), ("[1]", "$"), ('{"type": "ping", "id": {}}', "id")):
+        await socket.send(frame)
+        assert_answers(await socket.receive(), None, "INVALID_MESSAGE_FORMAT", field)
+    await socket.close()
+
+
+async def test_binary_frame_error_carries_the_id_it_could_read(everything: Any) -> None:
+    socket = await socket_with_a_route_and_a_config(everything)
+    await socket.comm.send_to(bytes_data=b'{"type": "ping", "id": "bin-1"}')
+    assert_answers(await socket.receive(), "bin-1", "INVALID_MESSAGE_FORMAT", "$")
+    await socket.close()
+
+
+async def test_permission_errors_carry_request_id_reason_and_permission(
+    make_user: Callable[..., Any],
+) -> None:
+    viewer = await sync_to_async(make_user)("viewer", "view_route")
+    socket = await socket_with_a_route_and_a_config(viewer)
+    await socket.send({"type": "route_delete", "id": "f1", "data": {"routeId": "r"}})
+    reply = await socket.receive()
+    assert_answers(reply, "f1", "FORBIDDEN", None)
+    assert reply["data"]["details"]["permission"] == "tigateway_channels.delete_route"
+    await socket.close()
+
+
+async def test_anonymous_write_is_forbidden_with_request_id_and_reason(settings: Any) -> None:
+    settings.TIGATEWAY_CHANNELS = {"ALLOW_ANONYMOUS_READ": True}
+    socket, _ = await connect()
+    await socket.send({"type": "route_create", "id": "u1", "data": {"route": ROUTE}})
+    assert_answers(await socket.receive(), "u1", "FORBIDDEN", None)
+    await socket.close()
+
+
+async def test_internal_error_has_request_id_and_a_reason_without_server_details(
+    everything: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def explode(conn: Any, message: Any) -> Any:
+        raise RuntimeError("secret server detail")
+
+    monkeypatch.setitem(HANDLERS, "ping", Handler(explode, "pong"))
+    socket = await socket_with_a_route_and_a_config(everything)
+    await socket.send({"type": "ping", "id": "i1"})
+    reply = await socket.receive()
+    assert_answers(reply, "i1", "INTERNAL_ERROR", None)
+    assert "secret" not in str(reply["data"])
+    await socket.close()
+
+
+async def test_too_large_and_rate_limited_errors_carry_the_request_id(
+    everything: Any, settings: Any
+) -> None:
+    settings.TIGATEWAY_CHANNELS = {
+        "MAX_MESSAGE_BYTES": 200,
+        "CLIENT_RATE_PER_SECOND": 20.0,
+        "CLIENT_RATE_BURST": 1,
+        "CLIENT_QUEUE_LIMIT": 1,
+    }
+    socket = await socket_with_a_route_and_a_config(everything)
+    await socket.send({"type": "ping", "id": "big", "data": {"pad": "x" * 300}})
+    assert_answers(await socket.receive(), "big", "MESSAGE_TOO_LARGE", "$")
+
+    for n in range(6):
+        await socket.send({"type": "ping", "id": f"p{n}"})
+    replies = [await socket.receive() for _ in range(6)]
+    limited = [reply for reply in replies if reply["type"] == "error"]
+    assert limited
+    for reply in limited:
+        assert_answers(reply, reply["data"]["requestId"], "RATE_LIMITED", None)
+        assert reply["data"]["requestId"] in {f"p{n}" for n in range(6)}
+    await socket.close()

@@ -1,0 +1,379 @@
+"""The WebSocket consumer of ``/ws/tigateway``: connect, authenticate, dispatch, reply.
+
+It keeps Channels' consumer shape, minus the per-socket channel: topic messages reach the
+socket through the process hub (``hub.py``), never through a channel-layer hop per socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from channels.consumer import AsyncConsumer
+from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
+from channels.utils import await_many_dispatch
+
+from tigateway_channels.conf import tigw_settings
+from tigateway_channels.delivery.hub import get_hub
+from tigateway_channels.delivery.recovery import Position, subscribe_topic
+from tigateway_channels.delivery.sockets import SocketState, SocketWriter
+from tigateway_channels.delivery.topics import TOPICS, SubscriptionFilter, get_topic
+from tigateway_channels.protocol import (
+    ClientMessage,
+    CloseCode,
+    ErrorCode,
+    GatewayError,
+    encode,
+    make_envelope,
+    parse_client_message,
+)
+from tigateway_channels.protocol.messages import peek_request_id
+from tigateway_channels.services.permissions import require_permission
+from tigateway_channels.websocket.auth import ANONYMOUS, Identity, authenticate
+from tigateway_channels.websocket.connect_params import read_connect_params
+from tigateway_channels.websocket.handlers import HANDLERS
+from tigateway_channels.websocket.inbound import RequestQueue
+from tigateway_channels.websocket.security import TokenBucket, origin_allowed, request_origin
+
+logger = logging.getLogger(__name__)
+
+KNOWN_TYPES = frozenset(HANDLERS)
+
+
+class GatewayConsumer(AsyncConsumer):
+    identity: Identity
+    writer: SocketWriter | None = None
+    state: SocketState | None = None
+    requests: RequestQueue | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # No per-socket channel: the hub delivers topic messages (see module docstring).
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        # The server's own send, below the session middleware's wrapper, for the hot path.
+        self.raw_send = scope.get("tigateway.raw_send", send)
+        self.client_id = ""
+        self._expiry_timer: asyncio.TimerHandle | None = None
+        # Frames a request starts that must follow its reply (the first health_update).
+        self._after_reply: list[tuple[str, dict[str, Any]]] = []
+        try:
+            await await_many_dispatch([receive], self.dispatch)
+        except StopConsumer:
+            pass
+        finally:
+            self._teardown()
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes stale DB connections before every event; handlers that use the
+        # ORM already do so through database_sync_to_async, so skip the thread hop here.
+        kind = message["type"]
+        if kind == "websocket.receive":
+            await self.websocket_receive(message)
+        elif kind == "websocket.connect":
+            await self.websocket_connect(message)
+        elif kind == "websocket.disconnect":
+            raise StopConsumer
+
+    # -- connection ---------------------------------------------------------------------
+
+    @property
+    def user(self) -> Any:
+        return self.identity.user
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        params = read_connect_params(self.scope)
+        self.client_id = params.client_id or ""
+        await self.base_send({"type": "websocket.accept"})
+        self.writer = SocketWriter(self.raw_send, tigw_settings.SEND_QUEUE_LIMIT, self._too_slow)
+        self.state = SocketState(self.writer, self._close_for)
+        self.requests = RequestQueue(
+            self.answer,
+            self.send_error,
+            TokenBucket(tigw_settings.CLIENT_RATE_PER_SECOND, tigw_settings.CLIENT_RATE_BURST),
+            limit=tigw_settings.CLIENT_QUEUE_LIMIT,
+            max_chars=tigw_settings.CLIENT_QUEUE_BYTES,
+            flood_after=tigw_settings.FLOOD_CLOSE_AFTER,
+            on_flood=self._flooding,
+        )
+        if not origin_allowed(request_origin(self.scope)):
+            error = GatewayError(
+                ErrorCode.FORBIDDEN,
+                "Origin not allowed",
+                {
+                    "field": "origin",
+                    "value": request_origin(self.scope)[:200],
+                    "reason": "not in TIGATEWAY_CHANNELS['ALLOWED_ORIGINS'] or ALLOWED_HOSTS",
+                },
+            )
+            return self.close_with_error(error, CloseCode.ORIGIN_NOT_ALLOWED)
+        refused: GatewayError | None = None
+        try:
+            self.identity = await authenticate(self.scope, params.token)
+        except GatewayError as error:
+            # Accept as an anonymous session and say why: closing would make a client that
+            # resets its retry counter on every open (the API document's 10.1) loop forever.
+            self.identity, refused = ANONYMOUS, error
+        self._schedule_token_expiry()
+        hub = get_hub()
+        await hub.start()
+        if hub.shutting_down:
+            self.writer.push_close(CloseCode.SERVER_SHUTTING_DOWN)
+            return
+        hub.attach(self.state)
+        result: dict[str, Any] = {
+            "clientId": self.client_id or None,
+            "user": self.user.get_username() if self.identity.is_authenticated else None,
+            "auth": self.identity.method,
+            "topics": [],
+        }
+        # The connect ack comes first; what went wrong with the token or the parameters, and
+        # the first health_update, follow it.
+        for problem in [refused, *params.errors]:
+            if problem is not None:
+                self.error_after_reply(problem)
+        if params.subscriptions:
+            result["topics"] = await self.subscribe_each(params.subscriptions)
+        self.send_message("ack", {"requestId": None, "requestType": "connect", "result": result})
+        self.flush_after_reply()
+
+    def _schedule_token_expiry(self) -> None:
+        expires_at = self.identity.expires_at
+        if expires_at is None:
+            return
+        delay = max(0.0, expires_at.timestamp() - time.time())
+        self._expiry_timer = asyncio.get_running_loop().call_later(delay, self._token_expired)
+
+    def _token_expired(self) -> None:
+        error = GatewayError(
+            ErrorCode.UNAUTHORIZED,
+            "Token expired",
+            {"field": "token", "reason": "reconnect with a fresh access token"},
+        )
+        self.close_with_error(error, CloseCode.UNAUTHORIZED)
+
+    def _too_slow(self) -> None:
+        logger.warning(
+            "Closing socket %s: %d frames behind",
+            self.client_id or "-",
+            tigw_settings.SEND_QUEUE_LIMIT,
+        )
+        # The writer dropped its queue; the close goes out beside it, on a task the hub keeps
+        # a reference to (it waits for the server's backpressure to ease).
+        get_hub().spawn(self.raw_send({"type": "websocket.close", "code": int(CloseCode.TOO_SLOW)}))
+
+    def close_with_error(self, error: GatewayError, code: CloseCode) -> None:
+        self.send_error(error, None)
+        if self.writer is not None:
+            self.writer.push_close(int(code))
+
+    def _close_for(self, code: int, reason: str) -> None:
+        logger.info("Closing socket %s with %d: %s", self.client_id or "-", code, reason)
+        if self.writer is not None:
+            self.writer.push_close(code)
+
+    def _teardown(self) -> None:
+        if self._expiry_timer is not None:
+            self._expiry_timer.cancel()
+        if self.requests is not None:
+            self.requests.stop()
+        if self.state is not None:
+            get_hub().detach(self.state)
+        if self.writer is not None:
+            self.writer.stop()
+
+    def heard_from_client(self) -> None:
+        """Any client frame proves the socket is alive (server heartbeats, ``lifecycle.py``)."""
+        if self.state is not None:
+            self.state.heard()
+
+    def opt_in_to_heartbeats(self) -> None:
+        """A client that sends ``ping`` speaks the heartbeat protocol, so the server may ping
+        it and close it with 4408. Silent clients rely on WebSocket protocol pings instead."""
+        if self.state is not None:
+            self.state.app_heartbeat = True
+
+    # -- replies ------------------------------------------------------------------------
+
+    def send_message(self, message_type: str, data: dict[str, Any]) -> None:
+        assert self.writer is not None
+        self.writer.push(encode(make_envelope(message_type, data, source=tigw_settings.SOURCE)))
+
+    def send_error(self, error: GatewayError, request_id: Any) -> None:
+        """The one place an error becomes a reply, ``requestId`` always present (protocol.md §8)."""
+        self.send_message("error", {**error.as_data(), "requestId": request_id})
+
+    def send_after_reply(self, message_type: str, data: dict[str, Any]) -> None:
+        self._after_reply.append((message_type, data))
+
+    def error_after_reply(self, error: GatewayError) -> None:
+        self.send_after_reply("error", {**error.as_data(), "requestId": None})
+
+    def flush_after_reply(self) -> None:
+        frames, self._after_reply = self._after_reply, []
+        for message_type, data in frames:
+            self.send_message(message_type, data)
+
+    # -- requests -----------------------------------------------------------------------
+
+    async def websocket_receive(self, message: dict[str, Any]) -> None:
+        """Queue the frame to be answered in its turn; refuse at once what cannot be read."""
+        if self.requests is None or not hasattr(self, "identity"):
+            return
+        self.heard_from_client()
+        text = message.get("text")
+        if text is None:
+            raw = message.get("bytes") or b""
+            error = GatewayError(
+                ErrorCode.INVALID_MESSAGE_FORMAT,
+                "Binary frames are not supported",
+                {"field": "$", "value": None, "reason": "send JSON as a text frame"},
+            )
+            self.requests.refuse(error, peek_request_id(raw))
+            return
+        too_large = self._size_error(text)
+        if too_large is not None:
+            self.requests.refuse(too_large, peek_request_id(text))
+            return
+        self.requests.put(text)
+
+    def _size_error(self, text: str) -> GatewayError | None:
+        limit = tigw_settings.MAX_MESSAGE_BYTES
+        if len(text) * 4 <= limit:  # four bytes per character at most: cannot be over
+            return None
+        size = len(text) if len(text) > limit else len(text.encode())
+        if size <= limit:
+            return None
+        return GatewayError(
+            ErrorCode.MESSAGE_TOO_LARGE,
+            f"Message exceeds {limit} bytes",
+            {
+                "field": "$",
+                "value": size,
+                "limit": limit,
+                "reason": f"the frame has {size} bytes or more; the limit is {limit}: "
+                "split the request or send less",
+            },
+        )
+
+    def _flooding(self, request_id: Any) -> None:
+        error = GatewayError(
+            ErrorCode.RATE_LIMITED,
+            "Too many messages; closing",
+            {
+                "reason": "flooding: messages kept arriving faster than they were answered",
+                "limitPerSecond": tigw_settings.CLIENT_RATE_PER_SECOND,
+            },
+        )
+        self.send_error(error, request_id)
+        if self.writer is not None:
+            self.writer.push_close(int(CloseCode.FLOODING))
+
+    async def answer(self, text: str) -> None:
+        """Parse and handle one queued frame (called by the request queue, in order)."""
+        try:
+            request = parse_client_message(text, KNOWN_TYPES)
+        except GatewayError as error:
+            self.send_error(error, error.request_id)
+            return
+        await self.handle_request(request)
+
+    async def handle_request(self, request: ClientMessage) -> None:
+        handler = HANDLERS[request.type]
+        try:
+            result = await handler.func(self, request)
+        except GatewayError as error:
+            self._after_reply.clear()
+            self.send_error(error, request.id)
+            return
+        except Exception:
+            self._after_reply.clear()
+            logger.exception("Handler for %s failed", request.type)
+            error = GatewayError(
+                ErrorCode.INTERNAL_ERROR,
+                "Internal error; see server logs",
+                {"reason": "an unexpected server error; the details are in the server log"},
+            )
+            self.send_error(error, request.id)
+            return
+        if handler.reply_type == "pong":
+            self.send_message("pong", {"requestId": request.id, **result})
+        else:
+            self.send_message(
+                "ack", {"requestId": request.id, "requestType": request.type, "result": result}
+            )
+        self.flush_after_reply()
+
+    # -- subscriptions (called by handlers) ---------------------------------------------
+
+    async def subscribe(
+        self, filters: dict[str, SubscriptionFilter], recover: dict[str, Position]
+    ) -> dict[str, Any]:
+        """All or nothing: every topic's permission is checked before any is joined."""
+        if self.identity.is_authenticated or not tigw_settings.ALLOW_ANONYMOUS_READ:
+            await database_sync_to_async(self._check_topic_permissions)(list(filters))
+        hub = get_hub()
+        assert self.state is not None
+        result: dict[str, Any] = {"filters": {}, "positions": {}}
+        for name, flt in filters.items():
+            outcome = await subscribe_topic(hub, self.state, name, flt, recover.get(name))
+            result["filters"][name] = flt.as_dict()
+            if "offset" in outcome:
+                result["positions"][name] = {"offset": outcome["offset"], "epoch": outcome["epoch"]}
+            if "recovered" in outcome:
+                result.setdefault("recovered", {})[name] = outcome["recovered"]
+                result.setdefault("replayed", {})[name] = outcome.get("replayed", 0)
+            if "snapshot" in outcome:
+                result.setdefault("snapshot", {})[name] = outcome["snapshot"]
+        if "health" in filters and hub.last_health is not None:
+            self.send_after_reply("health_update", hub.last_health)
+        result["topics"] = self.subscribed_topics()
+        return result
+
+    def _check_topic_permissions(self, topics: list[str]) -> None:
+        for name in topics:
+            require_permission(self.user, TOPICS[name].permission, f"subscribe to {name!r}")
+
+    async def subscribe_each(self, names: list[str]) -> list[str]:
+        """Subscribe topic by topic (the ``subscriptions`` parameter): an unknown or forbidden
+        topic gets an error of its own and the others are subscribed."""
+        wanted: dict[str, SubscriptionFilter] = {}
+        refused: dict[str, GatewayError] = {}
+        for name in names:
+            try:
+                wanted[get_topic(name).name] = SubscriptionFilter()
+            except GatewayError as error:
+                refused[name] = error
+        if self.identity.is_authenticated or not tigw_settings.ALLOW_ANONYMOUS_READ:
+            refused.update(await database_sync_to_async(self._refused_topics)(list(wanted)))
+        for name, error in refused.items():
+            wanted.pop(name, None)
+            # The parameter at fault, and the one topic it cost.
+            error.details = {**error.details, "field": "subscriptions", "value": name}
+            self.error_after_reply(error)
+        if wanted:
+            await self.subscribe(wanted, {})
+        return self.subscribed_topics()
+
+    def _refused_topics(self, topics: list[str]) -> dict[str, GatewayError]:
+        refused = {}
+        for name in topics:
+            try:
+                self._check_topic_permissions([name])
+            except GatewayError as error:
+                refused[name] = error
+        return refused
+
+    def unsubscribe(self, topics: list[str]) -> dict[str, Any]:
+        assert self.state is not None
+        hub = get_hub()
+        for name in topics:
+            hub.unsubscribe(self.state, name)
+        return {"topics": self.subscribed_topics()}
+
+    def subscribed_topics(self) -> list[str]:
+        assert self.state is not None
+        return [name for name in TOPICS if name in self.state.subscriptions]

@@ -1,0 +1,114 @@
+"""Config requests of docs/protocol.md §7 (plus rollback and delete), each permission-checked.
+
+Reading needs ``view_gatewayconfig`` (or an anonymous socket with ``ALLOW_ANONYMOUS_READ``);
+``config_update`` needs ``add_gatewayconfig`` to create and ``change_gatewayconfig`` to change,
+decided once the config row is locked; rollback and delete have their own permissions.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from channels.db import database_sync_to_async
+
+from tigateway_channels.conf import tigw_settings
+from tigateway_channels.models import ChangeSource
+from tigateway_channels.services import configs as config_service
+from tigateway_channels.services.permissions import require_permission
+from tigateway_channels.websocket.handlers.fields import optional, require
+from tigateway_channels.websocket.handlers.registry import handles
+
+if TYPE_CHECKING:
+    from tigateway_channels.protocol.messages import ClientMessage
+    from tigateway_channels.websocket.consumer import GatewayConsumer
+
+VIEW = "tigateway_channels.view_gatewayconfig"
+ADD = "tigateway_channels.add_gatewayconfig"
+CHANGE = "tigateway_channels.change_gatewayconfig"
+DELETE = "tigateway_channels.delete_gatewayconfig"
+ROLLBACK = "tigateway_channels.rollback_gatewayconfig"
+
+
+def _key(data: dict[str, Any]) -> tuple[str, str]:
+    return (
+        require(data, "configType", str, "a config type, e.g. route_config"),
+        require(data, "configId", str, "a config id"),
+    )
+
+
+def _may_write(user: Any, creating: bool) -> None:
+    if creating:
+        require_permission(user, ADD, "create gateway configs")
+    else:
+        require_permission(user, CHANGE, "change gateway configs")
+
+
+@database_sync_to_async
+def _get(user: Any, anonymous_read: bool, key: tuple[str, str], version: Any) -> dict[str, Any]:
+    if not anonymous_read:
+        require_permission(user, VIEW, "view gateway configs")
+    return config_service.get_config(*key, version)
+
+
+@database_sync_to_async
+def _update(
+    user: Any, key: tuple[str, str], document: Any, version: Any, adopt: bool
+) -> dict[str, Any]:
+    config = config_service.save_config(
+        *key,
+        document,
+        expected_version=version,
+        user=user,
+        source=ChangeSource.WEBSOCKET,
+        adopt_routes=adopt,
+        authorize=lambda creating: _may_write(user, creating),
+    )
+    return config.to_message()
+
+
+@database_sync_to_async
+def _rollback(user: Any, key: tuple[str, str], to_version: int, version: Any) -> dict[str, Any]:
+    require_permission(user, ROLLBACK, "roll back gateway configs")
+    config = config_service.rollback_config(
+        *key, to_version, expected_version=version, user=user, source=ChangeSource.WEBSOCKET
+    )
+    return config.to_message()
+
+
+@database_sync_to_async
+def _delete(user: Any, key: tuple[str, str], version: Any) -> dict[str, Any]:
+    require_permission(user, DELETE, "delete gateway configs")
+    return config_service.delete_config(*key, expected_version=version)
+
+
+@handles("config_get")
+async def config_get(conn: GatewayConsumer, message: ClientMessage) -> dict[str, Any]:
+    key = _key(message.data)
+    version = optional(message.data, "version", int, "an integer version")
+    anonymous_read = not conn.identity.is_authenticated and tigw_settings.ALLOW_ANONYMOUS_READ
+    return await _get(conn.user, anonymous_read, key, version)
+
+
+@handles("config_update")
+async def config_update(conn: GatewayConsumer, message: ClientMessage) -> dict[str, Any]:
+    """From a client, always a request: create or replace the document (docs/protocol.md §7)."""
+    key = _key(message.data)
+    document = require(message.data, "config", dict, "a config object")
+    version = optional(message.data, "version", int, "an integer version")
+    adopt = optional(message.data, "adoptRoutes", bool, "true or false") or False
+    return await _update(conn.user, key, document, version, adopt)
+
+
+@handles("config_rollback")
+async def config_rollback(conn: GatewayConsumer, message: ClientMessage) -> dict[str, Any]:
+    key = _key(message.data)
+    to_version = require(message.data, "toVersion", int, "the version to restore")
+    version = optional(message.data, "version", int, "an integer version")
+    return await _rollback(conn.user, key, to_version, version)
+
+
+@handles("config_delete")
+async def config_delete(conn: GatewayConsumer, message: ClientMessage) -> dict[str, Any]:
+    key = _key(message.data)
+    version = optional(message.data, "version", int, "an integer version")
+    return await _delete(conn.user, key, version)
