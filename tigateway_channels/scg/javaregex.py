@@ -1,11 +1,41 @@
-"""Java regular expressions as Python ``re`` patterns, refusing the ones that can hang a worker."""
+r"""Java regular expressions, run on RE2: every user pattern matches in linear time.
+
+Routes carry regexes written by users (Header, Query, Cookie, Path and Host variables,
+RewritePath). A backtracking engine (Java's, Python's ``re``) can take exponential or high
+polynomial time on an input that almost matches (``(a|aa)+$``, ``(.*a){12}$``,
+``\d+\d+\d+$``), and no list of refused shapes catches them all. So, as Envoy does for its
+``safe_regex``, the gateway compiles every user regex with RE2, whose matching time is linear
+in the input whatever the pattern. What RE2 cannot run in linear time (backreferences,
+lookaround, atomic groups, possessive quantifiers, Java's ``\Z``) is refused at validation with
+a reason, so a route that validates is a route the gateway can serve.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
+
+import re2
 
 MAX_REGEX_CHARS = 1000
+# RE2 refuses programs larger than this (bytes) instead of growing without bound.
+RE2_MAX_MEMORY = 8 << 20
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a user's bad pattern is answered, not logged to stderr
+_RE2_OPTIONS.max_mem = RE2_MAX_MEMORY
+_NOT_LINEAR = {
+    "(?=": "a lookahead '(?='",
+    "(?!": "a negative lookahead '(?!'",
+    "(?<=": "a lookbehind '(?<='",
+    "(?<!": "a negative lookbehind '(?<!'",
+    "(?>": "an atomic group '(?>'",
+}
+_LINEAR_ONLY = (
+    "; the gateway runs user regexes on RE2, which matches in linear time and so has no "
+    "backtracking constructs"
+)
 
 _NAMED_GROUP = re.compile(r"\(\?<([A-Za-z][A-Za-z0-9]*)>")
 _BACKREF_NAME = re.compile(r"\\k<([A-Za-z][A-Za-z0-9]*)>")
@@ -19,14 +49,11 @@ class RegexProblem(ValueError):
 
 @dataclass
 class _Group:
-    """What the scan knows about one open group: does anything inside it repeat without bound."""
-
     start: int
-    unbounded: bool = False
 
 
 def translate_java_regex(pattern: str) -> str:
-    """Java syntax to Python syntax, raising RegexProblem for what Java rejects or cannot hang."""
+    """Java syntax to RE2 syntax, raising RegexProblem for what Java rejects or RE2 cannot run."""
     if len(pattern) > MAX_REGEX_CHARS:
         raise RegexProblem(
             f"is a regular expression of {len(pattern)} characters; at most "
@@ -39,7 +66,6 @@ def translate_java_regex(pattern: str) -> str:
     while i < n:
         ch = pattern[i]
         atom_end = i + 1
-        closed: _Group | None = None
         if ch == "\\":
             atom_end, text = _escape(pattern, i)
             out.append(text)
@@ -47,6 +73,9 @@ def translate_java_regex(pattern: str) -> str:
             atom_end, text = _char_class(pattern, i)
             out.append(text)
         elif ch == "(":
+            for opener, what in _NOT_LINEAR.items():
+                if pattern.startswith(opener, i):
+                    raise RegexProblem(f"uses {what} at {i}{_LINEAR_ONLY}")
             named = _NAMED_GROUP.match(pattern, i)
             if named:
                 out.append(f"(?P<{named.group(1)}>")
@@ -66,7 +95,7 @@ def translate_java_regex(pattern: str) -> str:
         elif ch == ")":
             if len(stack) == 1:
                 raise RegexProblem(f"is not a valid regular expression: unbalanced ')' at {i}")
-            closed = stack.pop()
+            stack.pop()
             out.append(")")
         elif ch in "*+?":
             raise RegexProblem(f"is not a valid regular expression: nothing to repeat at {i}")
@@ -77,18 +106,7 @@ def translate_java_regex(pattern: str) -> str:
             )
         else:
             out.append(ch)
-        i, unbounded = _quantifier(pattern, atom_end, out)
-        if closed is not None:
-            if unbounded and closed.unbounded:
-                raise RegexProblem(
-                    "repeats a group that itself contains an unbounded quantifier "
-                    "(like '(a+)+', '(a*)*' or '(.*a)*'); such patterns take exponential time "
-                    "on inputs that almost match (catastrophic backtracking), so rewrite it "
-                    "without the nested repetition"
-                )
-            stack[-1].unbounded = stack[-1].unbounded or closed.unbounded or unbounded
-        elif unbounded:
-            stack[-1].unbounded = True
+        i = _quantifier(pattern, atom_end, out)
     if len(stack) > 1:
         raise RegexProblem(
             f"is not a valid regular expression: missing ')' for the group at {stack[-1].start}"
@@ -97,7 +115,7 @@ def translate_java_regex(pattern: str) -> str:
 
 
 def _escape(pattern: str, i: int) -> tuple[int, str]:
-    """One escape sequence; ``\\Q...\\E`` quoting, ``\\k<name>`` and ``\\z`` have no Python twin."""
+    """One escape sequence; ``\\Q...\\E`` quoting becomes escaped literals."""
     if i + 1 >= len(pattern):
         raise RegexProblem("is not a valid regular expression: it ends with a lone '\\'")
     nxt = pattern[i + 1]
@@ -105,12 +123,12 @@ def _escape(pattern: str, i: int) -> tuple[int, str]:
         end = pattern.find("\\E", i + 2)
         literal = pattern[i + 2 :] if end < 0 else pattern[i + 2 : end]
         return (len(pattern) if end < 0 else end + 2), re.escape(literal)
-    if nxt == "k":
-        ref = _BACKREF_NAME.match(pattern, i)
-        if ref:
-            return ref.end(), f"(?P={ref.group(1)})"
-    if nxt == "z":
-        return i + 2, "\\Z"
+    if nxt == "k" or nxt in "123456789":
+        raise RegexProblem(f"uses a backreference '\\{nxt}' at {i}{_LINEAR_ONLY}")
+    if nxt == "Z":
+        raise RegexProblem(
+            f"uses '\\Z' at {i}, which RE2 does not have; write '\\z' (end of input) or '$'"
+        )
     if nxt in "pP":
         raise RegexProblem(
             f"uses the Unicode property class '\\{nxt}' at {i}, which the gateway's regex "
@@ -121,7 +139,7 @@ def _escape(pattern: str, i: int) -> tuple[int, str]:
         digits = pattern[i + 3 : end] if end > 0 else ""
         if not digits or len(digits) > 6 or any(c not in "0123456789abcdefABCDEF" for c in digits):
             raise RegexProblem(f"is not a valid regular expression: bad '\\x{{...}}' at {i}")
-        return end + 1, f"\\U{int(digits, 16):08x}"
+        return end + 1, f"\\x{{{digits}}}"
     return i + 2, pattern[i : i + 2]
 
 
@@ -161,13 +179,13 @@ def _char_class(pattern: str, i: int) -> tuple[int, str]:
     raise RegexProblem(f"is not a valid regular expression: unclosed character class at {i}")
 
 
-def _quantifier(pattern: str, i: int, out: list[str]) -> tuple[int, bool]:
-    """Copy a quantifier after an atom, if any, and say whether it is unbounded."""
+def _quantifier(pattern: str, i: int, out: list[str]) -> int:
+    """Copy a quantifier after an atom, if any; refuse the possessive form RE2 lacks."""
     if i >= len(pattern):
-        return i, False
+        return i
     ch = pattern[i]
     if ch in "*+?":
-        end, unbounded = i + 1, ch != "?"
+        end = i + 1
     elif ch == "{":
         found = _QUANTIFIER.match(pattern, i)
         if not found:
@@ -175,22 +193,32 @@ def _quantifier(pattern: str, i: int, out: list[str]) -> tuple[int, bool]:
                 f"is not a valid regular expression: illegal repetition at {i}; "
                 "write a literal brace as '\\{'"
             )
-        end, unbounded = found.end(), bool(found.group(2)) and not found.group(3)
+        end = found.end()
     else:
-        return i, False
-    if end < len(pattern) and pattern[end] in "?+":
+        return i
+    if end < len(pattern) and pattern[end] == "+":
+        raise RegexProblem(f"uses a possessive quantifier at {i}{_LINEAR_ONLY}")
+    if end < len(pattern) and pattern[end] == "?":
         end += 1
     if end < len(pattern) and pattern[end] in "*+?{":
         raise RegexProblem(f"is not a valid regular expression: nothing to repeat at {end}")
     out.append(pattern[i:end])
-    return end, unbounded
+    return end
 
 
-def compile_java_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a Java regex for Python, so a gateway matches exactly what was validated."""
+def compile_java_regex(pattern: str) -> Any:
+    """Compile a Java regex with RE2, so the gateway matches exactly what was validated, in
+    time linear in the input. The result has ``re``'s interface (search, fullmatch, sub,
+    groups, groupindex)."""
     translated = translate_java_regex(pattern)
     try:
-        return re.compile(translated)
-    except (re.error, OverflowError, RecursionError) as exc:
-        detail = exc.msg if isinstance(exc, re.error) else type(exc).__name__
-        raise RegexProblem(f"is not a valid regular expression: {detail}") from None
+        return re2.compile(translated, _RE2_OPTIONS)
+    except re2.error as exc:
+        raise RegexProblem(f"is not a valid regular expression: {_re2_reason(exc)}") from None
+
+
+def _re2_reason(exc: Exception) -> str:
+    """RE2's reason without the pattern it echoes ('missing ): (ab' -> 'missing )')."""
+    raw = exc.args[0] if exc.args else str(exc)
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    return text.split(": ", 1)[0]

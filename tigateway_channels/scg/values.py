@@ -224,7 +224,7 @@ def to_ip_source(value: Any) -> str:
 
 
 def to_java_regex(value: Any) -> str:
-    """A Java regex, checked (syntax, size, catastrophic backtracking) but kept as text."""
+    """A Java regex, checked (syntax, size, runs on RE2) but kept as text."""
     text = to_text(value)
     try:
         compile_java_regex(text)
