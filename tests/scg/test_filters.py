@@ -426,3 +426,20 @@ def test_every_bad_filter_of_a_route_is_reported_at_once() -> None:
         "filters[4].args.retries",
         "filters[4].args.timeout",
     ]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://user:secret@acme.org/login", "//admin:pw@acme.org/", "http://token@acme.org"],
+)
+def test_redirect_url_with_credentials_is_refused(url: str) -> None:
+    with pytest.raises(SpecValidationError) as caught:
+        parse_filter({"name": "RedirectTo", "args": {"status": 302, "url": url}})
+    [issue] = caught.value.issues
+    assert issue.field == "filters[0].args.url"
+    assert "user:password" in issue.reason
+
+
+def test_redirect_url_without_credentials_is_kept() -> None:
+    item = {"name": "RedirectTo", "args": {"status": 302, "url": "https://acme.org/a?b=c@d"}}
+    assert parse_filter(item).args["url"] == "https://acme.org/a?b=c@d"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from tigateway_channels.scg.factory import Bound, Factory, Field
 from tigateway_channels.scg.patterns import check_path_prefix, check_path_template
@@ -82,6 +83,11 @@ def _redirect_url(value: Any) -> str:
     text = to_non_empty_text(value)
     if not _URI_TEXT.fullmatch(text):
         raise InvalidValue("must be a URI without spaces or characters such as '{', '|' or '\"'")
+    if "@" in urlsplit(text).netloc:
+        raise InvalidValue(
+            "must not carry user:password; routes are broadcast to every subscriber and the "
+            "Location header would hand the credentials to every client"
+        )
     return text
 
 
