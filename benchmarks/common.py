@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import resource
+import secrets
 import signal
 import statistics
 import subprocess
@@ -33,6 +34,9 @@ import psycopg  # noqa: E402
 import redis  # noqa: E402
 
 from tests.processes import POSTGRES_URL, REDIS_URL, free_port, manage, require_redis  # noqa: E402
+
+# One key per benchmark run: the example project refuses its built-in key with DEBUG off.
+SECRET_KEY = secrets.token_urlsafe(50)
 
 PYTHON = sys.executable
 ADMIN_USER = "bench-admin"
@@ -160,6 +164,7 @@ def create_template(tag: str) -> str:
         "DATABASE_URL": _database_url(name),
         "DJANGO_SETTINGS_MODULE": "example_project.settings",
         "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": SECRET_KEY,
     }
     manage("migrate", "--noinput", env=env)
     manage("tigateway_admin", "--username", ADMIN_USER, "--password", ADMIN_PASSWORD, env=env)

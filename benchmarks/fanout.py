@@ -48,6 +48,7 @@ if __package__ in (None, ""):
 
 from benchmarks.common import (
     REDIS_URL,
+    SECRET_KEY,
     Child,
     Deadline,
     Template,
@@ -311,6 +312,7 @@ def run_target(
         "CHANNEL_LAYER_PREFIX": prefix,
         "DJANGO_SETTINGS_MODULE": "example_project.settings",
         "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": SECRET_KEY,
         "PYTHONUNBUFFERED": "1",
         "BENCH_REDIS_CHANNEL": f"{prefix}:routes",
     }

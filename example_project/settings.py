@@ -10,9 +10,27 @@ from pathlib import Path
 from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-project-insecure-key-change-me")
-DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
-ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
+
+
+def _env(name: str, default: str) -> str:
+    """``DJANGO_<NAME>`` or the usual ``<NAME>`` (what most hosts and images set)."""
+    return os.environ.get(f"DJANGO_{name}", os.environ.get(name, default))
+
+
+# The built-in key is for trying the example on a laptop. It also signs the JWTs the token
+# endpoint hands out: a deployment that kept it would accept tokens anyone can forge.
+BUILT_IN_SECRET_KEY = "example-project-insecure-key-change-me"
+SECRET_KEY = _env("SECRET_KEY", BUILT_IN_SECRET_KEY)
+DEBUG = _env("DEBUG", "1").strip().lower() in ("1", "true", "yes", "on")
+ALLOWED_HOSTS = [h.strip() for h in _env("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")]
+if not DEBUG and SECRET_KEY == BUILT_IN_SECRET_KEY:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "DEBUG is off but SECRET_KEY is the example project's built-in key, which also signs "
+        "JWTs: set SECRET_KEY (or DJANGO_SECRET_KEY) to a long random value, for example "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))'."
+    )
 
 INSTALLED_APPS = [
     "daphne",
@@ -105,7 +123,19 @@ REST_FRAMEWORK = {
         "rest_framework_simplejwt.authentication.JWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.DjangoModelPermissions"],
+    # Password attempts on /api/token/ per client address (example_project/urls.py).
+    "DEFAULT_THROTTLE_RATES": {"token": os.environ.get("TOKEN_THROTTLE_RATE", "20/minute")},
 }
+
+# Throttle counts must be shared by every worker, or N workers allow N times the rate.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": os.environ.get("CHANNEL_LAYER_PREFIX", "asgi"),
+        }
+    }
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": dt.timedelta(minutes=15),

@@ -1,4 +1,8 @@
-"""Create (or reset) a superuser for trying the gateway, and print how to log in."""
+"""Create a superuser for trying the gateway and print how to log in.
+
+An existing user is left exactly as it is unless ``--reset`` says otherwise: a demo command
+must never quietly turn a real account into a superuser or change its password.
+"""
 
 from __future__ import annotations
 
@@ -10,25 +14,51 @@ from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Create or reset a superuser and print its login (for the example project and tests)."
+    help = (
+        "Create a superuser and print its login (for the example project and tests). An "
+        "existing user is left unchanged unless --reset is given."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--username", default="admin")
         parser.add_argument("--password", help="Default: a new random password.")
         parser.add_argument("--url", default="http://127.0.0.1:8000/admin/")
+        parser.add_argument(
+            "--reset",
+            action="store_true",
+            help="If the user exists: set the password and make it an active superuser.",
+        )
 
     def handle(
-        self, *args: Any, username: str, password: str | None, url: str, **options: Any
+        self,
+        *args: Any,
+        username: str,
+        password: str | None,
+        url: str,
+        reset: bool,
+        **options: Any,
     ) -> None:
-        password = password or secrets.token_urlsafe(12)
         user_model = get_user_model()
-        user, created = user_model.objects.get_or_create(**{user_model.USERNAME_FIELD: username})
+        user = user_model.objects.filter(**{user_model.USERNAME_FIELD: username}).first()
+        if user is not None and not reset:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"User {username!r} already exists; left unchanged (its password, rights "
+                    "and status are as they were). Pass --reset to set a new password and make "
+                    "it an active superuser."
+                )
+            )
+            return
+        created = user is None
+        if user is None:
+            user = user_model(**{user_model.USERNAME_FIELD: username})
+        password = password or secrets.token_urlsafe(12)
         user.is_staff = user.is_superuser = user.is_active = True
         user.set_password(password)
         user.save()
-        verb = "Created" if created else "Reset"
+        did = "Created superuser" if created else "Reset the password of, and made superuser,"
         self.stdout.write(
             self.style.SUCCESS(
-                f"{verb} admin login  ->  {url}  user: {username}  password: {password}"
+                f"{did} {username!r}  ->  {url}  user: {username}  password: {password}"
             )
         )
