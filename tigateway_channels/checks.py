@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
 from tigateway_channels.conf import DEFAULTS, SETTING_NAME, tigw_settings
+from tigateway_channels.protocol.json_values import is_integer, is_number
 
 IN_MEMORY = "channels.layers.InMemoryChannelLayer"
 # History shorter than a deploy or a network blip loses what recovery and gap fills need.
@@ -163,7 +164,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         "CONFIG_REVISIONS_KEPT",
     ):
         value = user.get(key, DEFAULTS[key])
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        if not is_integer(value) or value <= 0:
             errors.append(
                 Error(
                     f"{SETTING_NAME}[{key!r}] must be a positive integer, got {value!r}.",
@@ -177,7 +178,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         "HISTORY_MAX_MESSAGES",
     ):
         value = user.get(key, DEFAULTS[key])
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        if not is_number(value) or value <= 0:
             errors.append(
                 Error(
                     f"{SETTING_NAME}[{key!r}] must be a positive number, got {value!r}.",

@@ -19,8 +19,9 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from tigateway_channels.api.serializers import ConfigRollbackSerializer, ConfigWriteSerializer
 from tigateway_channels.api.views import GatewayErrorMixin, expected_version
 from tigateway_channels.models import ChangeSource, GatewayConfig
-from tigateway_channels.protocol.errors import ErrorCode, GatewayError
+from tigateway_channels.protocol.errors import ErrorCode
 from tigateway_channels.services import configs as config_service
+from tigateway_channels.services.errors import not_an_integer
 from tigateway_channels.services.permissions import require_permission
 
 VIEW = "tigateway_channels.view_gatewayconfig"
@@ -206,9 +207,5 @@ class ConfigViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
     @staticmethod
     def _integer_param(name: str, value: str) -> int:
         if not (value.isascii() and value.isdigit()):
-            raise GatewayError(
-                ErrorCode.INVALID_MESSAGE_FORMAT,
-                f"{name} must be an integer",
-                {"field": name, "value": value, "reason": "must be an integer"},
-            )
+            raise not_an_integer(name, value)
         return int(value)

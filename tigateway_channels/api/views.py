@@ -15,7 +15,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from tigateway_channels.api.serializers import RouteSerializer
 from tigateway_channels.models import Route, RouteStatus
-from tigateway_channels.protocol.errors import ErrorCode, GatewayError
+from tigateway_channels.protocol.errors import ErrorCode, GatewayError, field_error
 from tigateway_channels.services import routes as route_service
 from tigateway_channels.services.errors import issues_by_field
 
@@ -56,20 +56,20 @@ def expected_version(request: Request, body_version: Any = None) -> Any:
         return body_version
     tag = header.removeprefix("W/").strip('"')
     if not (tag.isascii() and tag.isdigit()):
-        raise GatewayError(
+        raise field_error(
             ErrorCode.INVALID_MESSAGE_FORMAT,
+            "If-Match",
+            header,
+            'must be a version, e.g. "3"',
             "If-Match must carry a version",
-            {"field": "If-Match", "value": header, "reason": 'must be a version, e.g. "3"'},
         )
     if body_version is not None and body_version != int(tag):
-        raise GatewayError(
+        raise field_error(
             ErrorCode.INVALID_MESSAGE_FORMAT,
+            "version",
+            body_version,
+            f"differs from If-Match {header}",
             "If-Match and version disagree",
-            {
-                "field": "version",
-                "value": body_version,
-                "reason": f"differs from If-Match {header}",
-            },
         )
     return int(tag)
 
@@ -157,14 +157,12 @@ class RouteViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
         ]
         unknown = [value for value in wanted if value not in RouteStatus.values]
         if unknown:
-            raise GatewayError(
+            raise field_error(
                 ErrorCode.INVALID_MESSAGE_FORMAT,
+                "status",
+                unknown[0],
+                f"status must be one of {', '.join(RouteStatus.values)}",
                 "Unknown route status in the status filter",
-                {
-                    "field": "status",
-                    "value": unknown[0],
-                    "reason": f"status must be one of {', '.join(RouteStatus.values)}",
-                },
             )
         return queryset.filter(status__in=wanted) if wanted else queryset
 

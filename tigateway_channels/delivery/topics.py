@@ -6,7 +6,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tigateway_channels.protocol.errors import ErrorCode, GatewayError
+from tigateway_channels.protocol.errors import ErrorCode, GatewayError, field_error
+from tigateway_channels.protocol.json_values import is_integer, is_scalar
 
 ROUTE_STATUSES = ("ACTIVE", "PENDING", "INACTIVE", "ERROR")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
@@ -53,10 +54,12 @@ class Topic:
 
 
 def _invalid(topic: str, key: str, value: Any, reason: str) -> GatewayError:
-    return GatewayError(
+    return field_error(
         ErrorCode.INVALID_SUBSCRIPTION,
+        f"filters.{topic}.{key}".rstrip("."),
+        value,
+        reason,
         f"Invalid filter for topic {topic!r}",
-        {"field": f"filters.{topic}.{key}".rstrip("."), "value": value, "reason": reason},
     )
 
 
@@ -106,7 +109,7 @@ def parse_metrics_filter(topic: str, spec: Mapping[str, Any]) -> SubscriptionFil
     options: dict[str, Any] = {}
     if "interval" in spec:
         interval = spec["interval"]
-        if isinstance(interval, bool) or not isinstance(interval, int):
+        if not is_integer(interval):
             raise _invalid(topic, "interval", interval, "must be an integer of milliseconds")
         if not 1000 <= interval <= 3_600_000:
             raise _invalid(topic, "interval", interval, "must be between 1000 and 3600000 ms")
@@ -179,7 +182,7 @@ def get_topic(name: Any) -> Topic:
             f"Unknown topic {str(name)[:64]!r}",
             {
                 "field": "topics",
-                "value": name if isinstance(name, str | int | float | bool) else str(name)[:64],
+                "value": name if is_scalar(name) else str(name)[:64],
                 "reason": f"unknown topic; available: {', '.join(TOPICS)}",
             },
         )

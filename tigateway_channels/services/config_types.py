@@ -17,7 +17,7 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from tigateway_channels.conf import SETTING_NAME, tigw_settings
-from tigateway_channels.protocol.errors import ErrorCode
+from tigateway_channels.protocol.errors import ErrorCode, field_issue
 from tigateway_channels.scg.model import json_safe
 from tigateway_channels.services.errors import validation_error
 
@@ -30,7 +30,8 @@ TYPE_NAME_MAX_LENGTH = 100
 
 
 def config_issue(field: str, value: Any, reason: str) -> dict[str, Any]:
-    return {"field": field, "value": json_safe(value), "reason": reason}
+    """A problem inside a document; the value is bounded, as a document may be large."""
+    return field_issue(field, json_safe(value), reason)
 
 
 def document_path(parts: Iterable[Any]) -> str:

@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 
 from tigateway_channels.delivery.history import sequence_row
 from tigateway_channels.models import ChangeSource, GatewayConfig, TopicSequence
-from tigateway_channels.protocol.errors import ErrorCode, GatewayError
+from tigateway_channels.protocol.errors import ErrorCode, GatewayError, field_issue
 from tigateway_channels.services.config_revisions import ConfigChange
 from tigateway_channels.services.config_types import (
     DOCUMENT_FIELD,
@@ -29,7 +29,7 @@ from tigateway_channels.services.config_types import (
     config_types,
     get_config_type,
 )
-from tigateway_channels.services.errors import validation_error
+from tigateway_channels.services.errors import require_integer, validation_error
 
 # Called with ``creating`` once the config row is locked: raises when the caller may not.
 Authorize = Callable[[bool], None]
@@ -56,23 +56,12 @@ def _check_key(config_type: Any, config_id: Any) -> None:
         raise _invalid("Invalid config type or id", issues)
 
 
-def _check_integer(field: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise GatewayError(
-            ErrorCode.INVALID_MESSAGE_FORMAT,
-            f"{field} must be an integer",
-            {"field": field, "value": value, "reason": "must be an integer"},
-        )
-
-
 def config_not_found(
     config_type: str, config_id: str, version: int | None = None, field: str = "version"
 ) -> GatewayError:
     """``field`` names the request field that asked for ``version`` (``toVersion``...)."""
     details: dict[str, Any] = {
-        "field": "configId",
-        "value": config_id,
-        "reason": f"no {config_type} config has this id",
+        **field_issue("configId", config_id, f"no {config_type} config has this id"),
         "configType": config_type,
         "configId": config_id,
     }
@@ -94,7 +83,7 @@ def _check_version(
     """``expected`` 0 means "must not exist yet"; any other number must be the current one."""
     if expected is None:
         return
-    _check_integer("version", expected)
+    require_integer("version", expected)
     current = config.version if config is not None else 0
     if expected == current:
         return
@@ -104,9 +93,9 @@ def _check_version(
         ErrorCode.VERSION_CONFLICT,
         f"Config {config_type}/{config_id} was changed by someone else (now at version {current})",
         {
-            "field": "version",
-            "value": expected,
-            "reason": f"the config is at version {current}; reload it and try again",
+            **field_issue(
+                "version", expected, f"the config is at version {current}; reload it and try again"
+            ),
             "configType": config_type,
             "configId": config_id,
             "expectedVersion": expected,
@@ -202,9 +191,9 @@ def _store(
                 ErrorCode.VERSION_CONFLICT,
                 f"Config {key[0]}/{key[1]} was created by someone else at the same time",
                 {
-                    "field": "configId",
-                    "value": key[1],
-                    "reason": "created by another request at the same time; reload it",
+                    **field_issue(
+                        "configId", key[1], "created by another request at the same time; reload it"
+                    ),
                     "configType": key[0],
                     "configId": key[1],
                     "expectedVersion": 0,
@@ -275,7 +264,7 @@ def rollback_config(
 ) -> GatewayConfig:
     """Save a kept revision's document again, as a new version through the same checks."""
     _check_key(config_type, config_id)
-    _check_integer("toVersion", to_version)
+    require_integer("toVersion", to_version)
     with transaction.atomic():
         config = _locked_config(config_type, config_id)
         if config is None:
@@ -326,7 +315,7 @@ def get_config(config_type: Any, config_id: Any, version: Any = None) -> dict[st
         raise config_not_found(config_type, config_id, version)
     if version is None:
         return config.to_message()
-    _check_integer("version", version)
+    require_integer("version", version)
     revision = config.revisions.filter(version=version).first()
     if revision is None:
         raise config_not_found(config_type, config_id, version)

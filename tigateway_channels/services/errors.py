@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tigateway_channels.protocol.errors import ErrorCode, GatewayError
+from tigateway_channels.protocol.errors import ErrorCode, GatewayError, field_error
+from tigateway_channels.protocol.json_values import is_integer
 
 
 def validation_error(code: ErrorCode, message: str, issues: list[dict[str, Any]]) -> GatewayError:
@@ -15,6 +16,23 @@ def validation_error(code: ErrorCode, message: str, issues: list[dict[str, Any]]
     if len(issues) > 1:
         details["errors"] = issues
     return GatewayError(code, message, details)
+
+
+def not_an_integer(field: str, value: Any) -> GatewayError:
+    """A request field (``version``, ``toVersion``...) that must be an integer and is not."""
+    return field_error(
+        ErrorCode.INVALID_MESSAGE_FORMAT,
+        field,
+        value,
+        "must be an integer",
+        f"{field} must be an integer",
+    )
+
+
+def require_integer(field: str, value: Any) -> int:
+    if not is_integer(value):
+        raise not_an_integer(field, value)
+    return value
 
 
 def issues_by_field(error: GatewayError) -> dict[str, list[str]]:
