@@ -6,10 +6,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tigateway_channels.models import RouteStatus
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError, field_error
 from tigateway_channels.protocol.json_values import is_integer, is_scalar
 
-ROUTE_STATUSES = ("ACTIVE", "PENDING", "INACTIVE", "ERROR")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
 
 
@@ -88,7 +88,7 @@ def parse_route_filter(topic: str, spec: Mapping[str, Any]) -> SubscriptionFilte
     _reject_unknown(topic, spec, ("status", "routeIds"))
     allowed: dict[str, frozenset[str]] = {}
     if "status" in spec:
-        allowed["status"] = _string_set(topic, "status", spec["status"], ROUTE_STATUSES)
+        allowed["status"] = _string_set(topic, "status", spec["status"], tuple(RouteStatus.values))
     if "routeIds" in spec:
         allowed["routeId"] = _string_set(topic, "routeIds", spec["routeIds"])
     return SubscriptionFilter(allowed)
