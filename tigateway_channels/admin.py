@@ -29,6 +29,7 @@ from tigateway_channels.protocol.errors import GatewayError
 from tigateway_channels.services import config_revisions
 from tigateway_channels.services import configs as config_service
 from tigateway_channels.services import routes as route_service
+from tigateway_channels.services.permissions import ROLLBACK_CONFIG
 
 
 @admin.register(Route)
@@ -190,7 +191,7 @@ class GatewayConfigAdmin(admin.ModelAdmin):
         return deleted, counts, perms_needed, []
 
     def has_rollback_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("tigateway_channels.rollback_gatewayconfig")
+        return request.user.has_perm(ROLLBACK_CONFIG)
 
     def _url_name(self, view: str) -> str:
         return f"{self.opts.app_label}_{self.opts.model_name}_{view}"

@@ -22,13 +22,14 @@ from tigateway_channels.models import ChangeSource, GatewayConfig
 from tigateway_channels.protocol.errors import ErrorCode
 from tigateway_channels.services import configs as config_service
 from tigateway_channels.services.errors import not_an_integer
-from tigateway_channels.services.permissions import require_permission
-
-VIEW = "tigateway_channels.view_gatewayconfig"
-ADD = "tigateway_channels.add_gatewayconfig"
-CHANGE = "tigateway_channels.change_gatewayconfig"
-DELETE = "tigateway_channels.delete_gatewayconfig"
-ROLLBACK = "tigateway_channels.rollback_gatewayconfig"
+from tigateway_channels.services.permissions import (
+    ADD_CONFIG,
+    CHANGE_CONFIG,
+    DELETE_CONFIG,
+    ROLLBACK_CONFIG,
+    VIEW_CONFIG,
+    config_write_authorizer,
+)
 
 CODE_BY_HTTP_STATUS = {
     status.HTTP_401_UNAUTHORIZED: ErrorCode.UNAUTHORIZED,
@@ -46,13 +47,13 @@ class ConfigPermissions(BasePermission):
     """
 
     required = {
-        "list": (VIEW,),
-        "retrieve": (VIEW,),
-        "revisions": (VIEW,),
-        "validate": (VIEW,),
-        "create": (ADD,),
-        "destroy": (DELETE,),
-        "rollback": (ROLLBACK,),
+        "list": (VIEW_CONFIG,),
+        "retrieve": (VIEW_CONFIG,),
+        "revisions": (VIEW_CONFIG,),
+        "validate": (VIEW_CONFIG,),
+        "create": (ADD_CONFIG,),
+        "destroy": (DELETE_CONFIG,),
+        "rollback": (ROLLBACK_CONFIG,),
     }
 
     def has_permission(self, request: Request, view: Any) -> bool:
@@ -60,7 +61,7 @@ class ConfigPermissions(BasePermission):
         if not user or not user.is_authenticated:
             return False
         if view.action == "update":
-            return user.has_perm(ADD) or user.has_perm(CHANGE)
+            return user.has_perm(ADD_CONFIG) or user.has_perm(CHANGE_CONFIG)
         needed = self.required.get(view.action)
         return needed is not None and user.has_perms(needed)
 
@@ -71,16 +72,6 @@ def config_response(
     return Response(
         config, status=http_status, headers={"ETag": f'"{config["version"]}"', **headers}
     )
-
-
-def _authorize_write(user: Any) -> config_service.Authorize:
-    def authorize(creating: bool) -> None:
-        if creating:
-            require_permission(user, ADD, "create gateway configs")
-        else:
-            require_permission(user, CHANGE, "change gateway configs")
-
-    return authorize
 
 
 class ConfigViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
@@ -153,7 +144,7 @@ class ConfigViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
         serializer.is_valid(raise_exception=True)
         body = serializer.validated_data
         created: list[bool] = []
-        authorize = _authorize_write(request.user)
+        authorize = config_write_authorizer(request.user)
 
         def authorize_and_note(creating: bool) -> None:
             authorize(creating)

@@ -9,6 +9,7 @@ from typing import Any
 from tigateway_channels.models import RouteStatus
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError, field_error
 from tigateway_channels.protocol.json_values import is_integer, is_scalar
+from tigateway_channels.services.permissions import VIEW_CONFIG
 
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
 
@@ -155,7 +156,7 @@ TOPICS: dict[str, Topic] = {
         Topic(
             "config",
             "config_update",
-            "tigateway_channels.view_gatewayconfig",
+            VIEW_CONFIG,
             parse_config_filter,
             has_state=True,
             snapshot="tigateway_channels.services.configs.config_snapshot",
