@@ -16,8 +16,9 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
+from tigateway_channels.api.errors import GatewayErrorMixin
+from tigateway_channels.api.preconditions import expected_version
 from tigateway_channels.api.serializers import ConfigRollbackSerializer, ConfigWriteSerializer
-from tigateway_channels.api.views import GatewayErrorMixin, expected_version
 from tigateway_channels.models import ChangeSource, GatewayConfig
 from tigateway_channels.protocol.errors import ErrorCode
 from tigateway_channels.services import configs as config_service
@@ -30,13 +31,6 @@ from tigateway_channels.services.permissions import (
     VIEW_CONFIG,
     config_write_authorizer,
 )
-
-CODE_BY_HTTP_STATUS = {
-    status.HTTP_401_UNAUTHORIZED: ErrorCode.UNAUTHORIZED,
-    status.HTTP_403_FORBIDDEN: ErrorCode.FORBIDDEN,
-    status.HTTP_404_NOT_FOUND: ErrorCode.CONFIG_NOT_FOUND,
-    status.HTTP_429_TOO_MANY_REQUESTS: ErrorCode.RATE_LIMITED,
-}
 
 
 class ConfigPermissions(BasePermission):
@@ -102,6 +96,7 @@ class ConfigViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
 
     validation_code = ErrorCode.CONFIG_VALIDATION_ERROR
     validation_message = "Config request is invalid"
+    not_found_code = ErrorCode.CONFIG_NOT_FOUND
 
     authentication_classes = [JWTAuthentication, SessionAuthentication]
     permission_classes = [ConfigPermissions]
