@@ -5,11 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.core.validators import validate_slug
+from django.core.validators import RegexValidator, validate_slug
 from django.db import models, router, transaction
 from django.utils.translation import gettext_lazy as _
 
 from tigateway_channels.protocol.envelope import utc_timestamp
+from tigateway_channels.protocol.ids import CONFIG_TYPE_MAX_LENGTH, ID_MAX_LENGTH, ID_REGEX
+
+# The admin's check of a route or config id: the id rule with Django's slug message.
+validate_id = RegexValidator(ID_REGEX, validate_slug.message, validate_slug.code)
 
 
 class RouteStatus(models.TextChoices):
@@ -44,8 +48,8 @@ class Route(Versioned):
 
     id = models.CharField(
         primary_key=True,
-        max_length=200,
-        validators=[validate_slug],
+        max_length=ID_MAX_LENGTH,
+        validators=[validate_id],
         help_text=_("The route id of the WebSocket and REST APIs: letters, digits, - and _."),
     )
     uri = models.CharField(max_length=2048, help_text=_("Absolute http(s) or ws(s) URI."))
@@ -127,8 +131,8 @@ class GatewayConfig(Versioned):
     ``delivery.model_signals`` keeps a revision of every saved version and pushes it.
     """
 
-    config_type = models.CharField(max_length=100, db_index=True)
-    config_id = models.CharField(max_length=200, validators=[validate_slug])
+    config_type = models.CharField(max_length=CONFIG_TYPE_MAX_LENGTH, db_index=True)
+    config_id = models.CharField(max_length=ID_MAX_LENGTH, validators=[validate_id])
     document = models.JSONField(default=dict, blank=True)
     updated_by = models.CharField(max_length=150, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)

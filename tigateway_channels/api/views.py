@@ -16,6 +16,7 @@ from tigateway_channels.api.preconditions import expected_version
 from tigateway_channels.api.serializers import RouteSerializer
 from tigateway_channels.models import Route, RouteStatus
 from tigateway_channels.protocol.errors import ErrorCode, field_error
+from tigateway_channels.protocol.ids import ID_PATTERN
 from tigateway_channels.services import routes as route_service
 
 
@@ -73,7 +74,7 @@ class RouteViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
     parser_classes = [JSONParser]
     serializer_class = RouteSerializer
     queryset = Route.objects.all()
-    lookup_value_regex = "[-a-zA-Z0-9_]+"
+    lookup_value_regex = ID_PATTERN
 
     def get_queryset(self) -> QuerySet[Route]:
         queryset = super().get_queryset().order_by("order", "id")

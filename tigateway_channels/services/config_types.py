@@ -18,6 +18,7 @@ from django.utils.module_loading import import_string
 
 from tigateway_channels.conf import SETTING_NAME, tigw_settings
 from tigateway_channels.protocol.errors import ErrorCode, field_issue
+from tigateway_channels.protocol.ids import CONFIG_TYPE_MAX_LENGTH, is_config_type_name
 from tigateway_channels.scg.model import json_safe
 from tigateway_channels.services.errors import validation_error
 
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
 # The field of a problem about the document as a whole (paths inside it name their item).
 DOCUMENT_FIELD = "config"
-TYPE_NAME_MAX_LENGTH = 100
 
 
 def config_issue(field: str, value: Any, reason: str) -> dict[str, Any]:
@@ -161,8 +161,10 @@ class CallableConfigType(ConfigType):
 def build_config_type(name: str, spec: Any) -> ConfigType:
     """One ``CONFIG_TYPES`` entry as a config type; ``ImproperlyConfigured`` says what is wrong."""
     where = f"{SETTING_NAME}['CONFIG_TYPES'][{name!r}]"
-    if not isinstance(name, str) or not name or len(name) > TYPE_NAME_MAX_LENGTH:
-        raise ImproperlyConfigured(f"{where}: a type name is a string of 1 to 100 characters")
+    if not is_config_type_name(name):
+        raise ImproperlyConfigured(
+            f"{where}: a type name is a string of 1 to {CONFIG_TYPE_MAX_LENGTH} characters"
+        )
     if name in BUILTIN_TYPES:
         raise ImproperlyConfigured(f"{where}: {name!r} is built in and cannot be redefined")
     if not isinstance(spec, Mapping) or len(set(spec) & {"schema", "validator"}) != 1:
@@ -231,7 +233,7 @@ def get_config_type(name: Any) -> ConfigType:
     if not isinstance(name, str) or name not in types:
         raise validation_error(
             ErrorCode.CONFIG_VALIDATION_ERROR,
-            f"Unknown config type {str(name)[:100]!r}",
+            f"Unknown config type {str(name)[:CONFIG_TYPE_MAX_LENGTH]!r}",
             [
                 config_issue(
                     "configType", name, f"unknown config type; known types: {', '.join(types)}"

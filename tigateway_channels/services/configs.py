@@ -13,17 +13,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 
 from tigateway_channels.delivery.history import sequence_row
 from tigateway_channels.models import ChangeSource, GatewayConfig, TopicSequence
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError, field_issue
+from tigateway_channels.protocol.ids import (
+    ID_MAX_LENGTH,
+    IdProblem,
+    id_problem,
+    is_config_type_name,
+)
 from tigateway_channels.services.config_revisions import ConfigChange
 from tigateway_channels.services.config_types import (
     DOCUMENT_FIELD,
-    TYPE_NAME_MAX_LENGTH,
     ConfigType,
     config_issue,
     config_types,
@@ -41,17 +44,15 @@ def _invalid(message: str, issues: list[dict[str, Any]]) -> GatewayError:
 
 def _check_key(config_type: Any, config_id: Any) -> None:
     issues = []
-    if not isinstance(config_type, str) or not 0 < len(config_type) <= TYPE_NAME_MAX_LENGTH:
+    if not is_config_type_name(config_type):
         issues.append(config_issue("configType", config_type, "must be a config type name"))
-    if not isinstance(config_id, str) or not 0 < len(config_id) <= 200:
-        issues.append(config_issue("configId", config_id, "must be a string of 1-200 characters"))
-    else:
-        try:
-            validate_slug(config_id)
-        except DjangoValidationError:
-            issues.append(
-                config_issue("configId", config_id, "may contain only letters, digits, - and _")
-            )
+    problem = id_problem(config_id)
+    if problem is IdProblem.CHARACTERS:
+        reason = "may contain only letters, digits, - and _"
+        issues.append(config_issue("configId", config_id, reason))
+    elif problem is not None:
+        reason = f"must be a string of 1-{ID_MAX_LENGTH} characters"
+        issues.append(config_issue("configId", config_id, reason))
     if issues:
         raise _invalid("Invalid config type or id", issues)
 

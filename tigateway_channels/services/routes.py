@@ -10,12 +10,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 
 from tigateway_channels.models import Route, RouteStatus
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError, field_error, field_issue
+from tigateway_channels.protocol.ids import ID_MAX_LENGTH, IdProblem, id_problem
 from tigateway_channels.protocol.json_values import is_integer
 from tigateway_channels.scg import (
     SpecValidationError,
@@ -35,13 +34,13 @@ MAX_METADATA_BYTES = 16 * 1024
 
 
 def _check_id(value: Any) -> list[dict[str, Any]]:
-    if not isinstance(value, str) or not value:
+    problem = id_problem(value)
+    if problem is IdProblem.NOT_A_STRING:
         return [field_issue("id", value, "id is required and must be a non-empty string")]
-    if len(value) > 200:
-        return [field_issue("id", value[:64] + "...", "id must be at most 200 characters")]
-    try:
-        validate_slug(value)
-    except DjangoValidationError:
+    if problem is IdProblem.TOO_LONG:
+        reason = f"id must be at most {ID_MAX_LENGTH} characters"
+        return [field_issue("id", value[:64] + "...", reason)]
+    if problem is IdProblem.CHARACTERS:
         return [field_issue("id", value, "id may contain only letters, digits, '-' and '_'")]
     return []
 
@@ -161,7 +160,7 @@ def route_not_found(route_id: Any) -> GatewayError:
         "routeId",
         route_id,
         "no route has this id",
-        f"Route {str(route_id)[:200]!r} not found",
+        f"Route {str(route_id)[:ID_MAX_LENGTH]!r} not found",
     )
 
 
