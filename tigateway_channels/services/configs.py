@@ -25,13 +25,8 @@ from tigateway_channels.protocol.ids import (
     is_config_type_name,
 )
 from tigateway_channels.services.config_revisions import ConfigChange
-from tigateway_channels.services.config_types import (
-    DOCUMENT_FIELD,
-    ConfigType,
-    config_issue,
-    config_types,
-    get_config_type,
-)
+from tigateway_channels.services.config_type_base import DOCUMENT_FIELD, ConfigType, config_issue
+from tigateway_channels.services.config_types import get_config_type, stored_config_type
 from tigateway_channels.services.errors import require_integer, validation_error
 
 # Called with ``creating`` once the config row is locked: raises when the caller may not.
@@ -300,8 +295,7 @@ def delete_config(
             authorize(False)
         _check_version(config, config_type, config_id, expected_version)
         last = config.to_message()
-        # A type since removed from the settings can still be deleted.
-        kind = config_types().get(config_type) or ConfigType()
+        kind = stored_config_type(config_type)
         _hold_config_topic()
         kind.remove(config)
         config.delete()

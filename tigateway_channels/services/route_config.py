@@ -14,7 +14,7 @@ from typing import Any
 from tigateway_channels.models import GatewayConfig, Route
 from tigateway_channels.protocol.errors import GatewayError
 from tigateway_channels.scg import SpecValidationError, parse_filters
-from tigateway_channels.services.config_types import ConfigType, config_issue
+from tigateway_channels.services.config_type_base import ConfigType, config_issue
 from tigateway_channels.services.routes import UPDATABLE_FIELDS, clean_route_data
 
 FIELDS = ("routes", "globalFilters")
