@@ -131,6 +131,11 @@ class GatewayConfig(Versioned):
     ``delivery.model_signals`` keeps a revision of every saved version and pushes it.
     """
 
+    # What the config service knows about the save in progress (who, from where, a rollback
+    # of which revision: ``services.config_revisions.ConfigChange``); the post_save signal
+    # records the revision with it. None for a save made with the plain ORM.
+    _config_change: Any = None
+
     config_type = models.CharField(max_length=CONFIG_TYPE_MAX_LENGTH, db_index=True)
     config_id = models.CharField(max_length=ID_MAX_LENGTH, validators=[validate_id])
     document = models.JSONField(default=dict, blank=True)

@@ -109,9 +109,8 @@ class ConfigViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
         return Response(config_service.config_snapshot(config_type))
 
     def retrieve(self, request: Request, config_type: str, config_id: str) -> Response:
-        version = request.query_params.get("version")
-        if version is not None:
-            version = self._integer_param("version", version)
+        asked = request.query_params.get("version")
+        version = self._integer_param("version", asked) if asked is not None else None
         return config_response(config_service.get_config(config_type, config_id, version))
 
     def create(self, request: Request) -> Response:

@@ -175,7 +175,7 @@ def _store(
         config = GatewayConfig(config_type=key[0], config_id=key[1])
     config.document = document
     config.updated_by = change.author
-    config._config_change = change  # type: ignore[attr-defined]  (read by delivery.model_signals)
+    config._config_change = change  # read by delivery.model_signals
     if config._state.adding:
         try:
             with transaction.atomic():

@@ -24,9 +24,9 @@ MAX_ROUTES = 1000
 def route_defaults() -> dict[str, Any]:
     """What a route in a config gets for the fields it leaves out: the model's defaults."""
     return {
-        name: Route._meta.get_field(name).get_default()
-        for name in UPDATABLE_FIELDS
-        if name != "uri"
+        field.name: field.get_default()
+        for field in Route._meta.concrete_fields
+        if field.name in UPDATABLE_FIELDS and field.name != "uri"
     }
 
 
@@ -143,18 +143,18 @@ class RouteConfigType(ConfigType):
                 route.delete()
         existing = Route.objects.select_for_update().in_bulk(list(wanted_ids))
         for data in wanted:
-            route = existing.get(data["id"])
-            if route is None:
+            stored = existing.get(data["id"])
+            if stored is None:
                 Route(**data, owner_config=config).save(force_insert=True)
                 continue
-            changed = route.owner_config_id != config.pk
+            changed = stored.owner_config_id != config.pk
             for name, value in data.items():
-                if getattr(route, name) != value:
-                    setattr(route, name, value)
+                if getattr(stored, name) != value:
+                    setattr(stored, name, value)
                     changed = True
             if changed:
-                route.owner_config = config
-                route.save()
+                stored.owner_config = config
+                stored.save()
 
     def remove(self, config: GatewayConfig) -> None:
         for route in Route.objects.select_for_update().filter(owner_config=config).order_by("pk"):
@@ -180,5 +180,4 @@ class RouteConfigType(ConfigType):
 
 
 def _routes_by_id(document: Mapping[str, Any]) -> dict[str, Any]:
-    routes = document.get("routes")
-    return {route_id: routes[index] for index, route_id in _listed_routes(document)}
+    return {route_id: document["routes"][index] for index, route_id in _listed_routes(document)}
