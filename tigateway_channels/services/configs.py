@@ -108,6 +108,28 @@ def _locked_config(config_type: str, config_id: str) -> GatewayConfig | None:
     )
 
 
+def _locked_existing(
+    config_type: str, config_id: str, expected_version: Any, authorize: Authorize | None
+) -> GatewayConfig:
+    """The config row, locked, for a change of an existing config (rollback, delete)."""
+    config = _locked_config(config_type, config_id)
+    if config is None:
+        raise config_not_found(config_type, config_id)
+    if authorize is not None:
+        authorize(False)
+    _check_version(config, config_type, config_id, expected_version)
+    return config
+
+
+def _stored_config(config_type: Any, config_id: Any, version: Any = None) -> GatewayConfig:
+    """The config to read; ``version`` is the one asked for, named if it is not found."""
+    _check_key(config_type, config_id)
+    config = GatewayConfig.objects.filter(config_type=config_type, config_id=config_id).first()
+    if config is None:
+        raise config_not_found(config_type, config_id, version)
+    return config
+
+
 def _hold_config_topic() -> None:
     """Lock the ``config`` topic's sequence before any route's, as a save does.
 
@@ -262,12 +284,7 @@ def rollback_config(
     _check_key(config_type, config_id)
     require_integer("toVersion", to_version)
     with transaction.atomic():
-        config = _locked_config(config_type, config_id)
-        if config is None:
-            raise config_not_found(config_type, config_id)
-        if authorize is not None:
-            authorize(False)
-        _check_version(config, config_type, config_id, expected_version)
+        config = _locked_existing(config_type, config_id, expected_version, authorize)
         revision = config.revisions.filter(version=to_version).first()
         if revision is None:
             raise config_not_found(config_type, config_id, to_version, field="toVersion")
@@ -288,12 +305,7 @@ def delete_config(
     """Delete a config, its history and (``route_config``) its routes; return it as it was."""
     _check_key(config_type, config_id)
     with transaction.atomic():
-        config = _locked_config(config_type, config_id)
-        if config is None:
-            raise config_not_found(config_type, config_id)
-        if authorize is not None:
-            authorize(False)
-        _check_version(config, config_type, config_id, expected_version)
+        config = _locked_existing(config_type, config_id, expected_version, authorize)
         last = config.to_message()
         kind = stored_config_type(config_type)
         _hold_config_topic()
@@ -304,10 +316,7 @@ def delete_config(
 
 def get_config(config_type: Any, config_id: Any, version: Any = None) -> dict[str, Any]:
     """The config as it is, or as it was at a kept ``version``."""
-    _check_key(config_type, config_id)
-    config = GatewayConfig.objects.filter(config_type=config_type, config_id=config_id).first()
-    if config is None:
-        raise config_not_found(config_type, config_id, version)
+    config = _stored_config(config_type, config_id, version)
     if version is None:
         return config.to_message()
     require_integer("version", version)
@@ -320,10 +329,7 @@ def get_config(config_type: Any, config_id: Any, version: Any = None) -> dict[st
 
 def list_revisions(config_type: Any, config_id: Any) -> list[dict[str, Any]]:
     """The kept revisions of a config, newest first, without their documents."""
-    _check_key(config_type, config_id)
-    config = GatewayConfig.objects.filter(config_type=config_type, config_id=config_id).first()
-    if config is None:
-        raise config_not_found(config_type, config_id)
+    config = _stored_config(config_type, config_id)
     revisions = config.revisions.select_related("restored_from").order_by("-version")
     return [revision.to_summary() for revision in revisions]
 
