@@ -30,6 +30,7 @@ from tigateway_channels.protocol.errors import GatewayError
 from tigateway_channels.services import config_revisions
 from tigateway_channels.services import configs as config_service
 from tigateway_channels.services import routes as route_service
+from tigateway_channels.services.errors import error_issues
 from tigateway_channels.services.permissions import ROLLBACK_CONFIG
 
 
@@ -268,7 +269,7 @@ class GatewayConfigAdmin(admin.ModelAdmin):
                 source=ChangeSource.ADMIN,
             )
         except GatewayError as error:
-            issues = error.details.get("errors") or [error.details]
+            issues = error_issues(error)
             reasons = [f"{i['field']}: {i['reason']}" for i in issues if "reason" in i]
             self.message_user(request, " ".join([error.message, *reasons]), messages.ERROR)
         else:

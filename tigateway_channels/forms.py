@@ -18,7 +18,7 @@ from tigateway_channels.models import GatewayConfig, Route
 from tigateway_channels.protocol.errors import GatewayError
 from tigateway_channels.services.config_types import config_types
 from tigateway_channels.services.configs import validate_config
-from tigateway_channels.services.errors import issues_by_field
+from tigateway_channels.services.errors import error_issues, issues_by_field
 from tigateway_channels.services.routes import UPDATABLE_FIELDS, WRITABLE_FIELDS, clean_route_data
 
 # What an empty JSON text area means: no predicates, no filters, no metadata.
@@ -215,7 +215,7 @@ class GatewayConfigAdminForm(VersionCheckedForm):
                 adopt_routes=cleaned.get("adopt_routes", False),
             )
         except GatewayError as error:
-            for issue in error.details.get("errors") or [error.details]:
+            for issue in error_issues(error):
                 self._add_issue(issue, error.message)
         return cleaned
 

@@ -15,6 +15,7 @@ from tigateway_channels.models import GatewayConfig, Route
 from tigateway_channels.protocol.errors import GatewayError
 from tigateway_channels.scg import SpecValidationError, parse_filters
 from tigateway_channels.services.config_type_base import ConfigType, config_issue
+from tigateway_channels.services.errors import error_issues
 from tigateway_channels.services.routes import UPDATABLE_FIELDS, clean_route_data
 
 FIELDS = ("routes", "globalFilters")
@@ -47,7 +48,7 @@ def _route_issues(index: int, route: Any) -> list[dict[str, Any]]:
         clean_route_data(route, partial=False)
     except GatewayError as error:
         issues = []
-        for issue in error.details.get("errors") or [error.details]:
+        for issue in error_issues(error):
             field = str(issue.get("field", ""))
             path = f"routes[{index}]" if field in ("", "route") else f"routes[{index}].{field}"
             issues.append(config_issue(path, issue.get("value"), str(issue.get("reason"))))
