@@ -7,22 +7,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import status, viewsets
-from rest_framework.authentication import SessionAuthentication
-from rest_framework.parsers import JSONParser
+from rest_framework import status
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
-from rest_framework_simplejwt.authentication import JWTAuthentication
 
-from tigateway_channels.api.errors import GatewayErrorMixin
-from tigateway_channels.api.preconditions import expected_version
+from tigateway_channels.api.preconditions import (
+    expected_version,
+    version_param,
+    versioned_response,
+)
 from tigateway_channels.api.serializers import ConfigRollbackSerializer, ConfigWriteSerializer
+from tigateway_channels.api.viewsets import GatewayViewSet
 from tigateway_channels.models import ChangeSource, GatewayConfig
 from tigateway_channels.protocol.errors import ErrorCode
 from tigateway_channels.services import configs as config_service
-from tigateway_channels.services.errors import not_an_integer
 from tigateway_channels.services.permissions import (
     ADD_CONFIG,
     CHANGE_CONFIG,
@@ -60,15 +60,7 @@ class ConfigPermissions(BasePermission):
         return needed is not None and user.has_perms(needed)
 
 
-def config_response(
-    config: dict[str, Any], http_status: int = status.HTTP_200_OK, **headers: str
-) -> Response:
-    return Response(
-        config, status=http_status, headers={"ETag": f'"{config["version"]}"', **headers}
-    )
-
-
-class ConfigViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
+class ConfigViewSet(GatewayViewSet):
     """Gateway configs: list, retrieve, create (POST), create or replace (PUT), delete,
     validate (dry run), revisions and rollback.
 
@@ -98,9 +90,7 @@ class ConfigViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
     validation_message = "Config request is invalid"
     not_found_code = ErrorCode.CONFIG_NOT_FOUND
 
-    authentication_classes = [JWTAuthentication, SessionAuthentication]
     permission_classes = [ConfigPermissions]
-    parser_classes = [JSONParser]
     serializer_class = ConfigWriteSerializer
     queryset = GatewayConfig.objects.all()
 
@@ -109,9 +99,8 @@ class ConfigViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
         return Response(config_service.config_snapshot(config_type))
 
     def retrieve(self, request: Request, config_type: str, config_id: str) -> Response:
-        asked = request.query_params.get("version")
-        version = self._integer_param("version", asked) if asked is not None else None
-        return config_response(config_service.get_config(config_type, config_id, version))
+        version = version_param(request)
+        return versioned_response(config_service.get_config(config_type, config_id, version))
 
     def create(self, request: Request) -> Response:
         serializer = ConfigWriteSerializer(data=request.data)
@@ -131,7 +120,7 @@ class ConfigViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
             args=[config["configType"], config["configId"]],
             request=request,
         )
-        return config_response(config, status.HTTP_201_CREATED, Location=location)
+        return versioned_response(config, status.HTTP_201_CREATED, Location=location)
 
     def update(self, request: Request, config_type: str, config_id: str) -> Response:
         serializer = ConfigWriteSerializer(data=request.data, key=(config_type, config_id))
@@ -155,7 +144,7 @@ class ConfigViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
             authorize=authorize_and_note,
         ).to_message()
         http_status = status.HTTP_201_CREATED if created == [True] else status.HTTP_200_OK
-        return config_response(config, http_status)
+        return versioned_response(config, http_status)
 
     def destroy(self, request: Request, config_type: str, config_id: str) -> Response:
         config_service.delete_config(
@@ -187,10 +176,4 @@ class ConfigViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
             user=request.user,
             source=ChangeSource.REST,
         )
-        return config_response(config.to_message())
-
-    @staticmethod
-    def _integer_param(name: str, value: str) -> int:
-        if not (value.isascii() and value.isdigit()):
-            raise not_an_integer(name, value)
-        return int(value)
+        return versioned_response(config.to_message())

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from rest_framework import status, viewsets
-from rest_framework.authentication import SessionAuthentication
-from rest_framework.parsers import JSONParser
+from rest_framework import status
 from rest_framework.permissions import DjangoModelPermissions
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework_simplejwt.authentication import JWTAuthentication
 
-from tigateway_channels.api.errors import GatewayErrorMixin
-from tigateway_channels.api.preconditions import expected_version
+from tigateway_channels.api.preconditions import expected_version, versioned_response
 from tigateway_channels.api.serializers import RouteSerializer
+from tigateway_channels.api.viewsets import GatewayViewSet
 from tigateway_channels.models import Route, RouteStatus
 from tigateway_channels.protocol.errors import ErrorCode, field_error
 from tigateway_channels.protocol.ids import ID_PATTERN
@@ -30,13 +27,7 @@ class RoutePermissions(DjangoModelPermissions):
     }
 
 
-def route_response(route: Route, http_status: int = status.HTTP_200_OK, **headers: str) -> Response:
-    return Response(
-        route.to_message(), status=http_status, headers={"ETag": f'"{route.version}"', **headers}
-    )
-
-
-class RouteViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
+class RouteViewSet(GatewayViewSet):
     """Routes: list, retrieve, create, update (PUT all fields, PATCH some), delete.
 
     Input is a JSON object of route fields (``id``, ``uri``, ``predicates``, ``filters``,
@@ -67,11 +58,7 @@ class RouteViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
     validation_message = "Route configuration is invalid"
     not_found_code = ErrorCode.ROUTE_NOT_FOUND
 
-    # Set here, not left to the project: the API must authenticate the same way everywhere.
-    # JWT first, so a request without credentials gets 401 with WWW-Authenticate: Bearer.
-    authentication_classes = [JWTAuthentication, SessionAuthentication]
     permission_classes = [RoutePermissions]
-    parser_classes = [JSONParser]
     serializer_class = RouteSerializer
     queryset = Route.objects.all()
     lookup_value_regex = ID_PATTERN
@@ -105,14 +92,14 @@ class RouteViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
         return Response(self.get_serializer(queryset, many=True).data)
 
     def retrieve(self, request: Request, pk: str) -> Response:
-        return route_response(self._route(pk))
+        return versioned_response(self._route(pk).to_message())
 
     def create(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         route = route_service.create_route(serializer.validated_data)
         location = self.reverse_action("detail", args=[route.pk])
-        return route_response(route, status.HTTP_201_CREATED, Location=location)
+        return versioned_response(route.to_message(), status.HTTP_201_CREATED, Location=location)
 
     def update(self, request: Request, pk: str, partial: bool = False) -> Response:
         serializer = self.get_serializer(data=request.data, partial=partial, route_id=pk)
@@ -120,7 +107,7 @@ class RouteViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
         updates = dict(serializer.validated_data)
         version = expected_version(request, updates.pop("version", None))
         route = route_service.update_route(pk, updates, expected_version=version)
-        return route_response(route)
+        return versioned_response(route.to_message())
 
     def partial_update(self, request: Request, pk: str) -> Response:
         return self.update(request, pk, partial=True)
