@@ -11,8 +11,8 @@ from rest_framework.response import Response
 from tigateway_channels.api.preconditions import expected_version, versioned_response
 from tigateway_channels.api.serializers import RouteSerializer
 from tigateway_channels.api.viewsets import GatewayViewSet
-from tigateway_channels.models import Route, RouteStatus
-from tigateway_channels.protocol.errors import ErrorCode, field_error
+from tigateway_channels.models import Route
+from tigateway_channels.protocol.errors import ErrorCode, GatewayError
 from tigateway_channels.protocol.ids import ID_PATTERN
 from tigateway_channels.services import routes as route_service
 
@@ -73,14 +73,12 @@ class RouteViewSet(GatewayViewSet):
             for value in param.split(",")
             if value.strip()
         ]
-        unknown = [value for value in wanted if value not in RouteStatus.values]
-        if unknown:
-            raise field_error(
+        issues = [issue for issue in map(route_service.status_issue, wanted) if issue]
+        if issues:
+            raise GatewayError(
                 ErrorCode.INVALID_MESSAGE_FORMAT,
-                "status",
-                unknown[0],
-                f"status must be one of {', '.join(RouteStatus.values)}",
                 "Unknown route status in the status filter",
+                issues[0],
             )
         return queryset.filter(status__in=wanted) if wanted else queryset
 

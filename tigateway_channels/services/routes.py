@@ -22,6 +22,7 @@ from tigateway_channels.scg import (
     parse_predicates,
     validate_uri,
 )
+from tigateway_channels.scg.scalars import INT_RANGE
 from tigateway_channels.services.errors import require_integer, validation_error
 
 WRITABLE_FIELDS = ("id", "uri", "predicates", "filters", "status", "order", "metadata")
@@ -29,7 +30,7 @@ UPDATABLE_FIELDS = tuple(name for name in WRITABLE_FIELDS if name != "id")
 READ_ONLY_FIELDS = ("version", "createdAt", "updatedAt")
 # Set by the server on every save; a route sent back as it was received may carry any value.
 SERVER_TIMES = ("createdAt", "updatedAt")
-ORDER_RANGE = (-(2**31), 2**31 - 1)
+ORDER_RANGE = INT_RANGE  # SCG's route order is a Java int
 MAX_METADATA_BYTES = 16 * 1024
 
 
@@ -43,6 +44,13 @@ def _check_id(value: Any) -> list[dict[str, Any]]:
     if problem is IdProblem.CHARACTERS:
         return [field_issue("id", value, "id may contain only letters, digits, '-' and '_'")]
     return []
+
+
+def status_issue(value: Any) -> dict[str, Any] | None:
+    """The problem with ``value`` as a route status, or None when it is one."""
+    if value in RouteStatus.values:
+        return None
+    return field_issue("status", value, f"status must be one of {', '.join(RouteStatus.values)}")
 
 
 def _check_metadata(value: Any) -> list[dict[str, Any]]:
@@ -70,12 +78,8 @@ def _check_field(name: str, value: Any) -> list[dict[str, Any]]:
         elif name == "filters":
             parse_filters(value, field="filters")
         elif name == "status":
-            if value not in RouteStatus.values:
-                return [
-                    field_issue(
-                        "status", value, f"status must be one of {', '.join(RouteStatus.values)}"
-                    )
-                ]
+            issue = status_issue(value)
+            return [issue] if issue else []
         elif name == "order":
             if not is_integer(value):
                 return [field_issue("order", value, "order must be an integer")]
