@@ -12,6 +12,11 @@ from django.utils.translation import gettext_lazy as _
 from tigateway_channels.protocol.envelope import utc_timestamp
 from tigateway_channels.protocol.ids import CONFIG_TYPE_MAX_LENGTH, ID_MAX_LENGTH, ID_REGEX
 
+# Text the config service cuts to fit: who saved (Django's username length), and the
+# one-line summary of a revision.
+AUTHOR_MAX_LENGTH = 150
+SUMMARY_MAX_LENGTH = 500
+
 # The admin's check of a route or config id: the id rule with Django's slug message.
 validate_id = RegexValidator(ID_REGEX, validate_slug.message, validate_slug.code)
 
@@ -139,7 +144,7 @@ class GatewayConfig(Versioned):
     config_type = models.CharField(max_length=CONFIG_TYPE_MAX_LENGTH, db_index=True)
     config_id = models.CharField(max_length=ID_MAX_LENGTH, validators=[validate_id])
     document = models.JSONField(default=dict, blank=True)
-    updated_by = models.CharField(max_length=150, blank=True, editable=False)
+    updated_by = models.CharField(max_length=AUTHOR_MAX_LENGTH, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -182,11 +187,11 @@ class GatewayConfigRevision(models.Model):
     version = models.PositiveBigIntegerField()
     document = models.JSONField(default=dict)
     action = models.CharField(max_length=16)
-    author = models.CharField(max_length=150, blank=True)
+    author = models.CharField(max_length=AUTHOR_MAX_LENGTH, blank=True)
     source = models.CharField(
         max_length=16, choices=ChangeSource.choices, default=ChangeSource.SHELL
     )
-    summary = models.CharField(max_length=500, blank=True)
+    summary = models.CharField(max_length=SUMMARY_MAX_LENGTH, blank=True)
     # The revision a rollback restored; pruning keeps a revision while one still points at it.
     restored_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="restored_by"

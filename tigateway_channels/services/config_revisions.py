@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from tigateway_channels.conf import tigw_settings
-from tigateway_channels.models import ChangeSource, GatewayConfig, GatewayConfigRevision
+from tigateway_channels.models import (
+    SUMMARY_MAX_LENGTH,
+    ChangeSource,
+    GatewayConfig,
+    GatewayConfigRevision,
+)
 from tigateway_channels.services.config_types import stored_config_type
-
-SUMMARY_MAX_LENGTH = 500
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,12 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from tigateway_channels.delivery.history import sequence_row
-from tigateway_channels.models import ChangeSource, GatewayConfig, TopicSequence
+from tigateway_channels.models import (
+    AUTHOR_MAX_LENGTH,
+    ChangeSource,
+    GatewayConfig,
+    TopicSequence,
+)
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError, field_issue
 from tigateway_channels.protocol.ids import (
     ID_MAX_LENGTH,
@@ -144,7 +149,7 @@ def _hold_config_topic() -> None:
 def _author(user: Any) -> str:
     if user is None or not getattr(user, "is_authenticated", False):
         return ""
-    return str(user.get_username())[:150]
+    return str(user.get_username())[:AUTHOR_MAX_LENGTH]
 
 
 def _without_id(config_id: str, document: Any) -> tuple[Any, list[dict[str, Any]]]:
