@@ -6,7 +6,7 @@ Kept apart from the registry (``config_types``) so that a built-in type such as
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from tigateway_channels.protocol.errors import field_issue
@@ -66,14 +66,16 @@ class ConfigType:
         """A short line for the revision history; the default names the top-level keys."""
         if old is None:
             return f"created with {', '.join(sorted(new)) or 'an empty document'}"
-        parts = []
-        added = sorted(set(new) - set(old))
-        removed = sorted(set(old) - set(new))
-        changed = sorted(key for key in set(old) & set(new) if old[key] != new[key])
-        if added:
-            parts.append(f"added {', '.join(added)}")
-        if changed:
-            parts.append(f"changed {', '.join(changed)}")
-        if removed:
-            parts.append(f"removed {', '.join(removed)}")
+        parts = describe_changes(dict(sorted(old.items())), dict(sorted(new.items())))
         return "; ".join(parts) or "no change"
+
+
+def describe_changes(old: Mapping[str, Any], new: Mapping[str, Any], what: str = "") -> list[str]:
+    """``added a, b``, ``changed c``, ``removed d``: the keys that differ, in their order."""
+    groups = (
+        ("added", [key for key in new if key not in old]),
+        ("changed", [key for key in new if key in old and old[key] != new[key]]),
+        ("removed", [key for key in old if key not in new]),
+    )
+    named = f"{what} " if what else ""
+    return [f"{label} {named}{', '.join(keys)}" for label, keys in groups if keys]

@@ -14,7 +14,11 @@ from typing import Any
 from tigateway_channels.models import GatewayConfig, Route
 from tigateway_channels.protocol.errors import GatewayError
 from tigateway_channels.scg import SpecValidationError, parse_filters
-from tigateway_channels.services.config_type_base import ConfigType, config_issue
+from tigateway_channels.services.config_type_base import (
+    ConfigType,
+    config_issue,
+    describe_changes,
+)
 from tigateway_channels.services.errors import error_issues
 from tigateway_channels.services.routes import UPDATABLE_FIELDS, clean_route_data
 
@@ -165,16 +169,7 @@ class RouteConfigType(ConfigType):
         new_routes = _routes_by_id(new)
         if old is None:
             return f"created with {len(new_routes)} route(s)"
-        old_routes = _routes_by_id(old)
-        parts = []
-        changed = [i for i in new_routes if i in old_routes and old_routes[i] != new_routes[i]]
-        for label, ids in (
-            ("added", [i for i in new_routes if i not in old_routes]),
-            ("changed", changed),
-            ("removed", [i for i in old_routes if i not in new_routes]),
-        ):
-            if ids:
-                parts.append(f"{label} route(s) {', '.join(ids)}")
+        parts = describe_changes(_routes_by_id(old), new_routes, "route(s)")
         if (old.get("globalFilters") or []) != (new.get("globalFilters") or []):
             parts.append("changed globalFilters")
         return "; ".join(parts) or "no change"
