@@ -10,7 +10,6 @@ saved through ``Route.save``/``delete`` and pushed by the route signals.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -33,9 +32,7 @@ from tigateway_channels.services.config_revisions import ConfigChange
 from tigateway_channels.services.config_type_base import DOCUMENT_FIELD, ConfigType, config_issue
 from tigateway_channels.services.config_types import get_config_type, stored_config_type
 from tigateway_channels.services.errors import require_integer, validation_error
-
-# Called with ``creating`` once the config row is locked: raises when the caller may not.
-Authorize = Callable[[bool], None]
+from tigateway_channels.services.permissions import Authorize
 
 
 def _invalid(message: str, issues: list[dict[str, Any]]) -> GatewayError:

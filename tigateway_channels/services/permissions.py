@@ -20,6 +20,10 @@ CHANGE_CONFIG = "tigateway_channels.change_gatewayconfig"
 DELETE_CONFIG = "tigateway_channels.delete_gatewayconfig"
 ROLLBACK_CONFIG = "tigateway_channels.rollback_gatewayconfig"
 
+# What a config change calls with ``creating`` once the config row is locked; it raises
+# FORBIDDEN when the caller may not.
+Authorize = Callable[[bool], None]
+
 
 def require_permission(user: Any, permission: str, action: str) -> None:
     """Call from a sync context (``has_perm`` may query the database)."""
@@ -40,7 +44,7 @@ def require_permission(user: Any, permission: str, action: str) -> None:
         )
 
 
-def config_write_authorizer(user: Any) -> Callable[[bool], None]:
+def config_write_authorizer(user: Any) -> Authorize:
     """The ``authorize`` of a config save: add to create, change to replace.
 
     Which one applies is known only once the config row is locked, so the service calls it
