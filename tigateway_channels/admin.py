@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -21,6 +21,7 @@ from tigateway_channels.forms import GatewayConfigAdminForm, RouteAdminForm
 from tigateway_channels.models import (
     ChangeSource,
     GatewayConfig,
+    GatewayConfigRevision,
     OutboxMessage,
     Route,
     RouteStatus,
@@ -29,6 +30,17 @@ from tigateway_channels.protocol.errors import GatewayError
 from tigateway_channels.services import config_revisions
 from tigateway_channels.services import configs as config_service
 from tigateway_channels.services import routes as route_service
+from tigateway_channels.services.errors import error_issues
+from tigateway_channels.services.permissions import ROLLBACK_CONFIG
+
+
+def mirror_saved(obj: Model, saved: Model) -> None:
+    """Make the admin's instance the row a service saved (validated, versioned, pushed), so
+    the admin's log entry and redirect see what was stored."""
+    for field in saved._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+    obj._state.adding = False
+    obj._state.db = saved._state.db
 
 
 @admin.register(Route)
@@ -65,8 +77,6 @@ class RouteAdmin(admin.ModelAdmin):
     def save_model(
         self, request: HttpRequest, obj: Route, form: RouteAdminForm, change: bool
     ) -> None:
-        # The service saves (validated, versioned, pushed); obj then mirrors the saved row so
-        # the admin's log entry and redirect see what was stored.
         changes = form.route_changes()
         if not change:
             saved = route_service.create_route(changes)
@@ -76,10 +86,7 @@ class RouteAdmin(admin.ModelAdmin):
             )
         else:
             return
-        for field in Route._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(saved, field.attname))
-        obj._state.adding = False
-        obj._state.db = saved._state.db
+        mirror_saved(obj, saved)
 
     def delete_model(self, request: HttpRequest, obj: Route) -> None:
         route_service.delete_route(obj.pk)
@@ -165,10 +172,7 @@ class GatewayConfigAdmin(admin.ModelAdmin):
             source=ChangeSource.ADMIN,
             adopt_routes=form.cleaned_data.get("adopt_routes", False),
         )
-        for field in GatewayConfig._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(saved, field.attname))
-        obj._state.adding = False
-        obj._state.db = saved._state.db
+        mirror_saved(obj, saved)
 
     def delete_model(self, request: HttpRequest, obj: GatewayConfig) -> None:
         config_service.delete_config(obj.config_type, obj.config_id)
@@ -186,11 +190,11 @@ class GatewayConfigAdmin(admin.ModelAdmin):
         route_ids = list(owned.values_list("pk", flat=True))
         if route_ids:
             deleted = [*deleted, *(f"{Route._meta.verbose_name}: {pk}" for pk in route_ids)]
-            counts[Route._meta.verbose_name_plural] = len(route_ids)
+            counts[str(Route._meta.verbose_name_plural)] = len(route_ids)
         return deleted, counts, perms_needed, []
 
     def has_rollback_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("tigateway_channels.rollback_gatewayconfig")
+        return request.user.has_perm(ROLLBACK_CONFIG)
 
     def _url_name(self, view: str) -> str:
         return f"{self.opts.app_label}_{self.opts.model_name}_{view}"
@@ -223,7 +227,10 @@ class GatewayConfigAdmin(admin.ModelAdmin):
         if not self.has_view_or_change_permission(request, config):
             raise PermissionDenied
         revisions = list(config.revisions.select_related("restored_from").order_by("-version"))
-        by_version = {revision.version: revision for revision in revisions}
+        # Looked up by a query value, which may be missing (None): then the default applies.
+        by_version: dict[int | None, GatewayConfigRevision] = {
+            revision.version: revision for revision in revisions
+        }
         newest = revisions[0] if revisions else None
         older = revisions[1] if len(revisions) > 1 else newest
         new = by_version.get(_int(request.GET.get("to")), newest)
@@ -262,7 +269,7 @@ class GatewayConfigAdmin(admin.ModelAdmin):
                 source=ChangeSource.ADMIN,
             )
         except GatewayError as error:
-            issues = error.details.get("errors") or [error.details]
+            issues = error_issues(error)
             reasons = [f"{i['field']}: {i['reason']}" for i in issues if "reason" in i]
             self.message_user(request, " ".join([error.message, *reasons]), messages.ERROR)
         else:

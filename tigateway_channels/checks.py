@@ -5,18 +5,61 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
 from tigateway_channels.conf import DEFAULTS, SETTING_NAME, tigw_settings
+from tigateway_channels.protocol.json_values import is_integer, is_number
 
 IN_MEMORY = "channels.layers.InMemoryChannelLayer"
 # History shorter than a deploy or a network blip loses what recovery and gap fills need.
 MIN_HISTORY_SECONDS = 300
 MIN_HISTORY_MESSAGES = 100
+
+
+class PositiveSettings(NamedTuple):
+    """Settings that must be positive values of one kind, reported under one check id."""
+
+    keys: tuple[str, ...]
+    is_kind: Callable[[Any], bool]
+    what: str
+    check_id: str
+    hint: str | None = None
+
+
+POSITIVE_SETTINGS = (
+    PositiveSettings(
+        (
+            "MAX_MESSAGE_BYTES",
+            "CLIENT_RATE_BURST",
+            "CLIENT_QUEUE_LIMIT",
+            "CLIENT_QUEUE_BYTES",
+            "FLOOD_CLOSE_AFTER",
+            "SEND_QUEUE_LIMIT",
+            "CONFIG_REVISIONS_KEPT",
+        ),
+        is_integer,
+        "a positive integer",
+        "tigateway_channels.E012",
+    ),
+    PositiveSettings(
+        (
+            "RELAY_INTERVAL_SECONDS",
+            "RELAY_GRACE_SECONDS",
+            "HISTORY_MAX_AGE_SECONDS",
+            "HISTORY_MAX_MESSAGES",
+        ),
+        is_number,
+        "a positive number",
+        "tigateway_channels.E015",
+        "Without it the relay never resends a failed publish, or history keeps nothing to "
+        "recover from (docs/delivery.md).",
+    ),
+)
 
 
 @register(Tags.compatibility)
@@ -153,39 +196,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 id="tigateway_channels.E011",
             )
         )
-    for key in (
-        "MAX_MESSAGE_BYTES",
-        "CLIENT_RATE_BURST",
-        "CLIENT_QUEUE_LIMIT",
-        "CLIENT_QUEUE_BYTES",
-        "FLOOD_CLOSE_AFTER",
-        "SEND_QUEUE_LIMIT",
-        "CONFIG_REVISIONS_KEPT",
-    ):
-        value = user.get(key, DEFAULTS[key])
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            errors.append(
-                Error(
-                    f"{SETTING_NAME}[{key!r}] must be a positive integer, got {value!r}.",
-                    id="tigateway_channels.E012",
-                )
-            )
-    for key in (
-        "RELAY_INTERVAL_SECONDS",
-        "RELAY_GRACE_SECONDS",
-        "HISTORY_MAX_AGE_SECONDS",
-        "HISTORY_MAX_MESSAGES",
-    ):
-        value = user.get(key, DEFAULTS[key])
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            errors.append(
-                Error(
-                    f"{SETTING_NAME}[{key!r}] must be a positive number, got {value!r}.",
-                    hint="Without it the relay never resends a failed publish, or history "
-                    "keeps nothing to recover from (docs/delivery.md).",
-                    id="tigateway_channels.E015",
-                )
-            )
+    errors += _positive_setting_errors(user)
     prefix = user.get("GROUP_PREFIX")
     if prefix is not None and (
         not isinstance(prefix, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]{1,60}", prefix)
@@ -220,6 +231,22 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 id="tigateway_channels.W002",
             )
         )
+    return errors
+
+
+def _positive_setting_errors(user: dict[str, Any]) -> list[Any]:
+    errors = []
+    for group in POSITIVE_SETTINGS:
+        for key in group.keys:
+            value = user.get(key, DEFAULTS[key])
+            if not group.is_kind(value) or value <= 0:
+                errors.append(
+                    Error(
+                        f"{SETTING_NAME}[{key!r}] must be {group.what}, got {value!r}.",
+                        hint=group.hint,
+                        id=group.check_id,
+                    )
+                )
     return errors
 
 

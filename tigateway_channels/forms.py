@@ -11,13 +11,14 @@ import json
 from typing import Any
 
 from django import forms
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from tigateway_channels.models import GatewayConfig, Route
 from tigateway_channels.protocol.errors import GatewayError
 from tigateway_channels.services.config_types import config_types
 from tigateway_channels.services.configs import validate_config
-from tigateway_channels.services.errors import issues_by_field
+from tigateway_channels.services.errors import error_issues, issues_by_field
 from tigateway_channels.services.routes import UPDATABLE_FIELDS, WRITABLE_FIELDS, clean_route_data
 
 # What an empty JSON text area means: no predicates, no filters, no metadata.
@@ -55,9 +56,49 @@ class RouteJSONField(forms.JSONField):
         return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
 
 
-class RouteAdminForm(forms.ModelForm):
-    # The version the editor saw; a save over someone else's newer change is refused.
+class VersionCheckedForm(forms.ModelForm):
+    """A form of a versioned model that refuses to save over someone else's newer change.
+
+    The hidden ``expected_version`` carries the version the editor saw; ``clean`` of a
+    subclass calls ``check_version`` with it.
+    """
+
     expected_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    # What the refusal calls the edited object ("this route").
+    edited_name: str | Promise = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.adding:
+            self.fields["expected_version"].initial = self.instance.version
+
+    @property
+    def adding(self) -> bool:
+        return bool(self.instance._state.adding)
+
+    def check_version(self, expected: int | None) -> None:
+        if self.adding or expected is None:
+            return
+        current = (
+            type(self.instance)
+            ._default_manager.filter(pk=self.instance.pk)
+            .values_list("version", flat=True)
+            .first()
+        )
+        if current is not None and current != expected:
+            self.add_error(
+                None,
+                _(
+                    "Someone else changed this %(name)s while you were editing it (it is now at "
+                    "version %(current)d, you started from %(expected)d). Reload the page to see "
+                    "their change, then make yours again."
+                )
+                % {"name": self.edited_name, "current": current, "expected": expected},
+            )
+
+
+class RouteAdminForm(VersionCheckedForm):
+    edited_name = _("route")
 
     class Meta:
         model = Route
@@ -82,15 +123,10 @@ class RouteAdminForm(forms.ModelForm):
             if name in self.fields:
                 self.fields[name].show_hidden_initial = False
         self.route_data: dict[str, Any] = {}
-        if not self.adding:
-            self.fields["expected_version"].initial = self.instance.version
-
-    @property
-    def adding(self) -> bool:
-        return self.instance._state.adding
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         names = [
             name
             for name in (WRITABLE_FIELDS if self.adding else UPDATABLE_FIELDS)
@@ -98,7 +134,7 @@ class RouteAdminForm(forms.ModelForm):
         ]
         data = {name: self._route_value(name, cleaned[name]) for name in names}
         unparsed = set(self.errors)  # already reported by the field; not "missing" as well
-        self._check_version(cleaned.get("expected_version"))
+        self.check_version(cleaned.get("expected_version"))
         try:
             self.route_data = clean_route_data(data, partial=not self.adding)
         except GatewayError as error:
@@ -109,23 +145,6 @@ class RouteAdminForm(forms.ModelForm):
             return cleaned
         cleaned.update(self.route_data)
         return cleaned
-
-    def _check_version(self, expected: int | None) -> None:
-        if self.adding or expected is None:
-            return
-        current = (
-            Route.objects.filter(pk=self.instance.pk).values_list("version", flat=True).first()
-        )
-        if current is not None and current != expected:
-            self.add_error(
-                None,
-                _(
-                    "Someone else changed this route while you were editing it (it is now at "
-                    "version %(current)d, you started from %(expected)d). Reload the page to see "
-                    "their change, then make yours again."
-                )
-                % {"current": current, "expected": expected},
-            )
 
     @staticmethod
     def _route_value(name: str, value: Any) -> Any:
@@ -154,10 +173,10 @@ ADOPT_HELP = _(
 FORM_FIELD_BY_ISSUE = {"configType": "config_type", "configId": "config_id"}
 
 
-class GatewayConfigAdminForm(forms.ModelForm):
+class GatewayConfigAdminForm(VersionCheckedForm):
     """Parses the JSON; the config service judges it, and every problem shows with its path."""
 
-    expected_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    edited_name = _("config")
     adopt_routes = forms.BooleanField(
         required=False, label=_("Adopt unowned routes"), help_text=ADOPT_HELP
     )
@@ -177,18 +196,17 @@ class GatewayConfigAdminForm(forms.ModelForm):
             )
         if "document" in self.fields:
             self.fields["document"].show_hidden_initial = False
-        if not self.instance._state.adding:
-            self.fields["expected_version"].initial = self.instance.version
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         config_type = cleaned.get("config_type", self.instance.config_type)
         config_id = cleaned.get("config_id", self.instance.config_id)
         if not config_type or not config_id or "document" in self.errors:
             return cleaned
         if cleaned.get("document") is None:
             cleaned["document"] = {}
-        self._check_version(cleaned.get("expected_version"))
+        self.check_version(cleaned.get("expected_version"))
         try:
             validate_config(
                 config_type,
@@ -197,7 +215,7 @@ class GatewayConfigAdminForm(forms.ModelForm):
                 adopt_routes=cleaned.get("adopt_routes", False),
             )
         except GatewayError as error:
-            for issue in error.details.get("errors") or [error.details]:
+            for issue in error_issues(error):
                 self._add_issue(issue, error.message)
         return cleaned
 
@@ -211,22 +229,3 @@ class GatewayConfigAdminForm(forms.ModelForm):
             self.add_error(field, f"{path}: {reason}")
         else:
             self.add_error(field, reason)
-
-    def _check_version(self, expected: int | None) -> None:
-        if self.instance._state.adding or expected is None:
-            return
-        current = (
-            GatewayConfig.objects.filter(pk=self.instance.pk)
-            .values_list("version", flat=True)
-            .first()
-        )
-        if current is not None and current != expected:
-            self.add_error(
-                None,
-                _(
-                    "Someone else changed this config while you were editing it (it is now at "
-                    "version %(current)d, you started from %(expected)d). Reload the page to see "
-                    "their change, then make yours again."
-                )
-                % {"current": current, "expected": expected},
-            )

@@ -5,11 +5,20 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.core.validators import validate_slug
+from django.core.validators import RegexValidator, validate_slug
 from django.db import models, router, transaction
 from django.utils.translation import gettext_lazy as _
 
 from tigateway_channels.protocol.envelope import utc_timestamp
+from tigateway_channels.protocol.ids import CONFIG_TYPE_MAX_LENGTH, ID_MAX_LENGTH, ID_REGEX
+
+# Text the config service cuts to fit: who saved (Django's username length), and the
+# one-line summary of a revision.
+AUTHOR_MAX_LENGTH = 150
+SUMMARY_MAX_LENGTH = 500
+
+# The admin's check of a route or config id: the id rule with Django's slug message.
+validate_id = RegexValidator(ID_REGEX, validate_slug.message, validate_slug.code)
 
 
 class RouteStatus(models.TextChoices):
@@ -44,8 +53,8 @@ class Route(Versioned):
 
     id = models.CharField(
         primary_key=True,
-        max_length=200,
-        validators=[validate_slug],
+        max_length=ID_MAX_LENGTH,
+        validators=[validate_id],
         help_text=_("The route id of the WebSocket and REST APIs: letters, digits, - and _."),
     )
     uri = models.CharField(max_length=2048, help_text=_("Absolute http(s) or ws(s) URI."))
@@ -127,10 +136,15 @@ class GatewayConfig(Versioned):
     ``delivery.model_signals`` keeps a revision of every saved version and pushes it.
     """
 
-    config_type = models.CharField(max_length=100, db_index=True)
-    config_id = models.CharField(max_length=200, validators=[validate_slug])
+    # What the config service knows about the save in progress (who, from where, a rollback
+    # of which revision: ``services.config_revisions.ConfigChange``); the post_save signal
+    # records the revision with it. None for a save made with the plain ORM.
+    _config_change: Any = None
+
+    config_type = models.CharField(max_length=CONFIG_TYPE_MAX_LENGTH, db_index=True)
+    config_id = models.CharField(max_length=ID_MAX_LENGTH, validators=[validate_id])
     document = models.JSONField(default=dict, blank=True)
-    updated_by = models.CharField(max_length=150, blank=True, editable=False)
+    updated_by = models.CharField(max_length=AUTHOR_MAX_LENGTH, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -173,11 +187,11 @@ class GatewayConfigRevision(models.Model):
     version = models.PositiveBigIntegerField()
     document = models.JSONField(default=dict)
     action = models.CharField(max_length=16)
-    author = models.CharField(max_length=150, blank=True)
+    author = models.CharField(max_length=AUTHOR_MAX_LENGTH, blank=True)
     source = models.CharField(
         max_length=16, choices=ChangeSource.choices, default=ChangeSource.SHELL
     )
-    summary = models.CharField(max_length=500, blank=True)
+    summary = models.CharField(max_length=SUMMARY_MAX_LENGTH, blank=True)
     # The revision a rollback restored; pruning keeps a revision while one still points at it.
     restored_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="restored_by"

@@ -8,7 +8,9 @@ from typing import Any
 
 import orjson
 import pytest
+from django.http import Http404
 from django.urls import reverse
+from rest_framework.exceptions import NotFound
 from rest_framework.test import APIClient
 
 from tests.ws import token_for
@@ -149,6 +151,24 @@ def test_missing_config_or_version_is_404_config_not_found(api: APIClient) -> No
         },
     }
     assert old.json()["details"]["version"] == 5
+
+
+@pytest.mark.parametrize("raised", [Http404("No such page"), NotFound("No such page")])
+def test_a_drf_404_of_the_configs_api_is_config_not_found(
+    api: APIClient, monkeypatch: pytest.MonkeyPatch, raised: Exception
+) -> None:
+    """A 404 that DRF itself answers (``Http404`` or ``NotFound`` raised in a view) names
+    configs, not routes."""
+
+    def not_found(*args: Any) -> Any:
+        raise raised
+
+    monkeypatch.setattr(config_service, "list_revisions", not_found)
+
+    response = api.get(detail("users", view="revisions"))
+
+    assert response.status_code == 404
+    assert response.json() == {"code": "CONFIG_NOT_FOUND", "message": "No such page"}
 
 
 def test_invalid_config_is_400_with_every_error_by_path(api: APIClient) -> None:

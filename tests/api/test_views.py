@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.http import Http404
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 from tigateway_channels.models import OutboxMessage, Route
+from tigateway_channels.services import routes as route_service
 from tigateway_channels.services.routes import create_route, update_route
 
 MESSAGE_KEYS = {
@@ -327,6 +329,20 @@ def test_delete_missing_route_is_404(operator_api: APIClient) -> None:
 
     assert response.status_code == 404
     assert response.json()["code"] == "ROUTE_NOT_FOUND"
+
+
+def test_a_drf_404_of_the_routes_api_is_route_not_found(
+    operator_api: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def not_found(*args: Any, **kwargs: Any) -> Any:
+        raise Http404("No such page")
+
+    monkeypatch.setattr(route_service, "delete_route", not_found)
+
+    response = operator_api.delete(detail_url("ghost"))
+
+    assert response.status_code == 404
+    assert response.json() == {"code": "ROUTE_NOT_FOUND", "message": "No such page"}
 
 
 def test_anonymous_request_is_401_unauthorized(api: APIClient, db: Any) -> None:

@@ -7,34 +7,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import status, viewsets
-from rest_framework.authentication import SessionAuthentication
-from rest_framework.parsers import JSONParser
+from rest_framework import status
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
-from rest_framework_simplejwt.authentication import JWTAuthentication
 
+from tigateway_channels.api.preconditions import (
+    expected_version,
+    version_param,
+    versioned_response,
+)
 from tigateway_channels.api.serializers import ConfigRollbackSerializer, ConfigWriteSerializer
-from tigateway_channels.api.views import GatewayErrorMixin, expected_version
+from tigateway_channels.api.viewsets import GatewayViewSet
 from tigateway_channels.models import ChangeSource, GatewayConfig
-from tigateway_channels.protocol.errors import ErrorCode, GatewayError
+from tigateway_channels.protocol.errors import ErrorCode
 from tigateway_channels.services import configs as config_service
-from tigateway_channels.services.permissions import require_permission
-
-VIEW = "tigateway_channels.view_gatewayconfig"
-ADD = "tigateway_channels.add_gatewayconfig"
-CHANGE = "tigateway_channels.change_gatewayconfig"
-DELETE = "tigateway_channels.delete_gatewayconfig"
-ROLLBACK = "tigateway_channels.rollback_gatewayconfig"
-
-CODE_BY_HTTP_STATUS = {
-    status.HTTP_401_UNAUTHORIZED: ErrorCode.UNAUTHORIZED,
-    status.HTTP_403_FORBIDDEN: ErrorCode.FORBIDDEN,
-    status.HTTP_404_NOT_FOUND: ErrorCode.CONFIG_NOT_FOUND,
-    status.HTTP_429_TOO_MANY_REQUESTS: ErrorCode.RATE_LIMITED,
-}
+from tigateway_channels.services.permissions import (
+    ADD_CONFIG,
+    CHANGE_CONFIG,
+    DELETE_CONFIG,
+    ROLLBACK_CONFIG,
+    VIEW_CONFIG,
+    config_write_authorizer,
+)
 
 
 class ConfigPermissions(BasePermission):
@@ -45,13 +41,13 @@ class ConfigPermissions(BasePermission):
     """
 
     required = {
-        "list": (VIEW,),
-        "retrieve": (VIEW,),
-        "revisions": (VIEW,),
-        "validate": (VIEW,),
-        "create": (ADD,),
-        "destroy": (DELETE,),
-        "rollback": (ROLLBACK,),
+        "list": (VIEW_CONFIG,),
+        "retrieve": (VIEW_CONFIG,),
+        "revisions": (VIEW_CONFIG,),
+        "validate": (VIEW_CONFIG,),
+        "create": (ADD_CONFIG,),
+        "destroy": (DELETE_CONFIG,),
+        "rollback": (ROLLBACK_CONFIG,),
     }
 
     def has_permission(self, request: Request, view: Any) -> bool:
@@ -59,30 +55,12 @@ class ConfigPermissions(BasePermission):
         if not user or not user.is_authenticated:
             return False
         if view.action == "update":
-            return user.has_perm(ADD) or user.has_perm(CHANGE)
+            return user.has_perm(ADD_CONFIG) or user.has_perm(CHANGE_CONFIG)
         needed = self.required.get(view.action)
         return needed is not None and user.has_perms(needed)
 
 
-def config_response(
-    config: dict[str, Any], http_status: int = status.HTTP_200_OK, **headers: str
-) -> Response:
-    return Response(
-        config, status=http_status, headers={"ETag": f'"{config["version"]}"', **headers}
-    )
-
-
-def _authorize_write(user: Any) -> config_service.Authorize:
-    def authorize(creating: bool) -> None:
-        if creating:
-            require_permission(user, ADD, "create gateway configs")
-        else:
-            require_permission(user, CHANGE, "change gateway configs")
-
-    return authorize
-
-
-class ConfigViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
+class ConfigViewSet(GatewayViewSet):
     """Gateway configs: list, retrieve, create (POST), create or replace (PUT), delete,
     validate (dry run), revisions and rollback.
 
@@ -110,10 +88,9 @@ class ConfigViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
 
     validation_code = ErrorCode.CONFIG_VALIDATION_ERROR
     validation_message = "Config request is invalid"
+    not_found_code = ErrorCode.CONFIG_NOT_FOUND
 
-    authentication_classes = [JWTAuthentication, SessionAuthentication]
     permission_classes = [ConfigPermissions]
-    parser_classes = [JSONParser]
     serializer_class = ConfigWriteSerializer
     queryset = GatewayConfig.objects.all()
 
@@ -122,10 +99,8 @@ class ConfigViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
         return Response(config_service.config_snapshot(config_type))
 
     def retrieve(self, request: Request, config_type: str, config_id: str) -> Response:
-        version = request.query_params.get("version")
-        if version is not None:
-            version = self._integer_param("version", version)
-        return config_response(config_service.get_config(config_type, config_id, version))
+        version = version_param(request)
+        return versioned_response(config_service.get_config(config_type, config_id, version))
 
     def create(self, request: Request) -> Response:
         serializer = ConfigWriteSerializer(data=request.data)
@@ -145,14 +120,14 @@ class ConfigViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
             args=[config["configType"], config["configId"]],
             request=request,
         )
-        return config_response(config, status.HTTP_201_CREATED, Location=location)
+        return versioned_response(config, status.HTTP_201_CREATED, Location=location)
 
     def update(self, request: Request, config_type: str, config_id: str) -> Response:
         serializer = ConfigWriteSerializer(data=request.data, key=(config_type, config_id))
         serializer.is_valid(raise_exception=True)
         body = serializer.validated_data
         created: list[bool] = []
-        authorize = _authorize_write(request.user)
+        authorize = config_write_authorizer(request.user)
 
         def authorize_and_note(creating: bool) -> None:
             authorize(creating)
@@ -169,7 +144,7 @@ class ConfigViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
             authorize=authorize_and_note,
         ).to_message()
         http_status = status.HTTP_201_CREATED if created == [True] else status.HTTP_200_OK
-        return config_response(config, http_status)
+        return versioned_response(config, http_status)
 
     def destroy(self, request: Request, config_type: str, config_id: str) -> Response:
         config_service.delete_config(
@@ -201,14 +176,4 @@ class ConfigViewSet(GatewayErrorMixin, viewsets.GenericViewSet):
             user=request.user,
             source=ChangeSource.REST,
         )
-        return config_response(config.to_message())
-
-    @staticmethod
-    def _integer_param(name: str, value: str) -> int:
-        if not (value.isascii() and value.isdigit()):
-            raise GatewayError(
-                ErrorCode.INVALID_MESSAGE_FORMAT,
-                f"{name} must be an integer",
-                {"field": name, "value": value, "reason": "must be an integer"},
-            )
-        return int(value)
+        return versioned_response(config.to_message())

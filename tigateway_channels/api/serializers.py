@@ -16,6 +16,7 @@ from rest_framework.settings import api_settings
 
 from tigateway_channels.models import Route, RouteStatus
 from tigateway_channels.protocol.errors import GatewayError
+from tigateway_channels.protocol.ids import CONFIG_TYPE_MAX_LENGTH, ID_MAX_LENGTH
 from tigateway_channels.services.errors import issues_by_field
 from tigateway_channels.services.routes import (
     UPDATABLE_FIELDS,
@@ -97,13 +98,19 @@ class ConfigWriteSerializer(serializers.Serializer):
     """
 
     configType = serializers.CharField(
-        required=False, max_length=100, help_text="Required on POST, e.g. route_config."
+        required=False,
+        max_length=CONFIG_TYPE_MAX_LENGTH,
+        help_text="Required on POST, e.g. route_config.",
     )
     configId = serializers.CharField(
-        required=False, max_length=200, help_text="Required on POST (or its older name, id)."
+        required=False,
+        max_length=ID_MAX_LENGTH,
+        help_text="Required on POST (or its older name, id).",
     )
     id = serializers.CharField(
-        required=False, max_length=200, help_text="The older name of configId, still accepted."
+        required=False,
+        max_length=ID_MAX_LENGTH,
+        help_text="The older name of configId, still accepted.",
     )
     config = serializers.JSONField(help_text='The document, e.g. {"routes": [...]}.')
     version = serializers.IntegerField(

@@ -6,9 +6,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tigateway_channels.protocol.errors import ErrorCode, GatewayError
+from tigateway_channels.models import RouteStatus
+from tigateway_channels.protocol.errors import ErrorCode, GatewayError, field_error
+from tigateway_channels.protocol.json_values import is_integer, is_scalar
+from tigateway_channels.services.permissions import VIEW_CONFIG
 
-ROUTE_STATUSES = ("ACTIVE", "PENDING", "INACTIVE", "ERROR")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
 
 
@@ -53,10 +55,12 @@ class Topic:
 
 
 def _invalid(topic: str, key: str, value: Any, reason: str) -> GatewayError:
-    return GatewayError(
+    return field_error(
         ErrorCode.INVALID_SUBSCRIPTION,
+        f"filters.{topic}.{key}".rstrip("."),
+        value,
+        reason,
         f"Invalid filter for topic {topic!r}",
-        {"field": f"filters.{topic}.{key}".rstrip("."), "value": value, "reason": reason},
     )
 
 
@@ -85,7 +89,7 @@ def parse_route_filter(topic: str, spec: Mapping[str, Any]) -> SubscriptionFilte
     _reject_unknown(topic, spec, ("status", "routeIds"))
     allowed: dict[str, frozenset[str]] = {}
     if "status" in spec:
-        allowed["status"] = _string_set(topic, "status", spec["status"], ROUTE_STATUSES)
+        allowed["status"] = _string_set(topic, "status", spec["status"], tuple(RouteStatus.values))
     if "routeIds" in spec:
         allowed["routeId"] = _string_set(topic, "routeIds", spec["routeIds"])
     return SubscriptionFilter(allowed)
@@ -106,7 +110,7 @@ def parse_metrics_filter(topic: str, spec: Mapping[str, Any]) -> SubscriptionFil
     options: dict[str, Any] = {}
     if "interval" in spec:
         interval = spec["interval"]
-        if isinstance(interval, bool) or not isinstance(interval, int):
+        if not is_integer(interval):
             raise _invalid(topic, "interval", interval, "must be an integer of milliseconds")
         if not 1000 <= interval <= 3_600_000:
             raise _invalid(topic, "interval", interval, "must be between 1000 and 3600000 ms")
@@ -152,7 +156,7 @@ TOPICS: dict[str, Topic] = {
         Topic(
             "config",
             "config_update",
-            "tigateway_channels.view_gatewayconfig",
+            VIEW_CONFIG,
             parse_config_filter,
             has_state=True,
             snapshot="tigateway_channels.services.configs.config_snapshot",
@@ -179,7 +183,7 @@ def get_topic(name: Any) -> Topic:
             f"Unknown topic {str(name)[:64]!r}",
             {
                 "field": "topics",
-                "value": name if isinstance(name, str | int | float | bool) else str(name)[:64],
+                "value": name if is_scalar(name) else str(name)[:64],
                 "reason": f"unknown topic; available: {', '.join(TOPICS)}",
             },
         )

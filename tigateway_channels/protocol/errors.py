@@ -59,6 +59,12 @@ class GatewayError(Exception):
         return f"GatewayError({self.code!s}, {self.message!r}, {self.details!r})"
 
 
+def field_issue(field: str, value: Any, reason: str) -> dict[str, Any]:
+    """One problem with one field, in the ``details`` shape of docs/protocol.md §8; every
+    problem the package reports is built here, so the shape cannot drift."""
+    return {"field": field, "value": value, "reason": reason}
+
+
 def field_error(code: ErrorCode, field: str, value: Any, reason: str, message: str) -> GatewayError:
     """An error about one field, with the ``details`` shape of docs/protocol.md §8."""
-    return GatewayError(code, message, {"field": field, "value": value, "reason": reason})
+    return GatewayError(code, message, field_issue(field, value, reason))

@@ -8,7 +8,8 @@ from typing import Any
 
 import orjson
 
-from tigateway_channels.protocol.errors import ErrorCode, GatewayError, field_error
+from tigateway_channels.protocol.errors import ErrorCode, GatewayError, field_error, field_issue
+from tigateway_channels.protocol.json_values import is_integer
 
 MAX_ID_LENGTH = 128
 # How much of a frame ``peek_request_id`` reads: a client's id comes early in practice.
@@ -33,7 +34,7 @@ def _request_id(raw: dict[str, Any]) -> str | int | None:
     value = raw.get("id")
     if isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH:
         return value
-    if isinstance(value, int) and not isinstance(value, bool):
+    if is_integer(value):
         return value
     return None
 
@@ -136,9 +137,7 @@ def _validate(
             ErrorCode.INVALID_MESSAGE_FORMAT,
             f"Unknown message type {message_type[:64]!r}",
             {
-                "field": "type",
-                "value": message_type[:64],
-                "reason": "unknown message type",
+                **field_issue("type", message_type[:64], "unknown message type"),
                 "expected": sorted(known_types),
             },
         )

@@ -1,7 +1,7 @@
 """Spring Cloud Gateway predicate and filter syntax: parse, normalise and validate.
 
-Pure standard library, so the service layer, serializers, admin forms, WebSocket handlers and the
-gateway all share one definition of what a valid route is.
+Pure (the standard library and ``protocol/``), so the service layer, serializers, admin forms,
+WebSocket handlers and the gateway all share one definition of what a valid route is.
 """
 
 from __future__ import annotations

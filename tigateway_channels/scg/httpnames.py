@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from tigateway_channels.protocol.json_values import is_integer
 from tigateway_channels.scg.scalars import INTEGER_TEXT, InvalidValue, to_text
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -109,7 +110,7 @@ def to_http_method(value: Any) -> str:
 
 def _code_of(value: Any) -> int | None:
     """A status code given as a JSON integer or as digits, else None."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    if is_integer(value):
         return value
     if isinstance(value, str) and INTEGER_TEXT.fullmatch(value.strip()):
         return int(value.strip())

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from tigateway_channels.protocol.errors import field_issue
+
 MAX_SHOWN_CHARS = 200
 _MAX_SHOWN_ITEMS = 20
 _MAX_SHOWN_DEPTH = 3
@@ -31,7 +33,7 @@ class SpecIssue:
 
     def as_dict(self) -> dict[str, Any]:
         """The ``details`` shape of an error reply, ready for JSON."""
-        return {"field": self.field, "value": self.value, "reason": self.reason}
+        return field_issue(self.field, self.value, self.reason)
 
 
 class SpecValidationError(ValueError):

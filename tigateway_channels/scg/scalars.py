@@ -6,6 +6,8 @@ import math
 import re
 from typing import Any
 
+from tigateway_channels.protocol.json_values import is_integer
+
 INT_RANGE = (-(2**31), 2**31 - 1)
 LONG_RANGE = (-(2**63), 2**63 - 1)
 INTEGER_TEXT = re.compile(r"[+-]?[0-9]{1,30}")
@@ -46,11 +48,9 @@ def to_text(value: Any) -> str:
 
 def to_int(value: Any, *, bounds: tuple[int, int] = INT_RANGE) -> int:
     """A Java int (or long, with ``LONG_RANGE``) from a JSON integer or decimal text."""
-    if isinstance(value, bool):
-        raise InvalidValue("must be an integer")
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
         value = int(value)
-    if isinstance(value, int):
+    if is_integer(value):
         number = value
     elif isinstance(value, str) and INTEGER_TEXT.fullmatch(value.strip()):
         number = int(value.strip())
@@ -63,9 +63,7 @@ def to_int(value: Any, *, bounds: tuple[int, int] = INT_RANGE) -> int:
 
 def to_float(value: Any) -> float:
     """A finite Java double from a JSON number or decimal text."""
-    if isinstance(value, bool):
-        raise InvalidValue("must be a number")
-    if isinstance(value, int):
+    if is_integer(value):
         number = float(value) if abs(value) < 2**1000 else math.inf
     elif isinstance(value, float):
         number = value

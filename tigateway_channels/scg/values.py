@@ -10,6 +10,7 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tigateway_channels.protocol.json_values import is_integer
 from tigateway_channels.scg.httpnames import (
     HTTP_STATUSES,
     STATUS_SERIES,
@@ -188,7 +189,7 @@ def parse_duration_ms(value: Any) -> int | float:
 
 def parse_data_size(value: Any) -> int:
     """A Spring DataSize (5MB, 1024KB, 512; binary units, no suffix = bytes) in bytes."""
-    if isinstance(value, bool) or not isinstance(value, int | str):
+    if not (is_integer(value) or isinstance(value, str)):
         raise InvalidValue("must be a size such as 5000000, 512KB or 5MB")
     found = _DATA_SIZE.fullmatch(value.strip() if isinstance(value, str) else str(value))
     if not found:

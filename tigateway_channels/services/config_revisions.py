@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from tigateway_channels.conf import tigw_settings
-from tigateway_channels.models import ChangeSource, GatewayConfig, GatewayConfigRevision
-from tigateway_channels.services.config_types import ConfigType, config_types
-
-SUMMARY_MAX_LENGTH = 500
+from tigateway_channels.models import (
+    SUMMARY_MAX_LENGTH,
+    ChangeSource,
+    GatewayConfig,
+    GatewayConfigRevision,
+)
+from tigateway_channels.services.config_types import stored_config_type
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ def latest_revision(config: GatewayConfig) -> GatewayConfigRevision | None:
 
 
 def _summary(config: GatewayConfig, previous: dict[str, Any] | None, change: ConfigChange) -> str:
-    kind = config_types().get(config.config_type) or ConfigType()
+    kind = stored_config_type(config.config_type)
     document = config.document if isinstance(config.document, dict) else {}
     summary = kind.summarize(previous, document)
     if change.restored_from is not None:

@@ -1,14 +1,15 @@
-"""Config types: what a valid document of each type is, and what applying one does.
+"""The registry of config types: the built-in ones and the project's.
 
-``route_config`` is built in (``services.route_config``); a project adds its own types in the
-``CONFIG_TYPES`` setting, each validated by a JSON Schema or by a callable. The registry is
-built once from the setting and rebuilt when a test changes it.
+``route_config`` is built in (``services.route_config``, registered below by import); a
+project adds its own types in the ``CONFIG_TYPES`` setting, each validated by a JSON Schema or
+by a callable. The registry is built once from the setting and rebuilt when a test changes
+it. The contract every type keeps is ``services.config_type_base.ConfigType``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -18,74 +19,18 @@ from django.utils.module_loading import import_string
 
 from tigateway_channels.conf import SETTING_NAME, tigw_settings
 from tigateway_channels.protocol.errors import ErrorCode
-from tigateway_channels.scg.model import json_safe
+from tigateway_channels.protocol.ids import CONFIG_TYPE_MAX_LENGTH, is_config_type_name
+from tigateway_channels.services.config_type_base import (
+    DOCUMENT_FIELD,
+    ConfigType,
+    config_issue,
+    document_path,
+)
 from tigateway_channels.services.errors import validation_error
+from tigateway_channels.services.route_config import RouteConfigType
 
-if TYPE_CHECKING:
-    from tigateway_channels.models import GatewayConfig
-
-# The field of a problem about the document as a whole (paths inside it name their item).
-DOCUMENT_FIELD = "config"
-TYPE_NAME_MAX_LENGTH = 100
-
-
-def config_issue(field: str, value: Any, reason: str) -> dict[str, Any]:
-    return {"field": field, "value": json_safe(value), "reason": reason}
-
-
-def document_path(parts: Iterable[Any]) -> str:
-    """``["routes", 2, "predicates", 0]`` -> ``routes[2].predicates[0]``."""
-    path = ""
-    for part in parts:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += f".{part}" if path else str(part)
-    return path or DOCUMENT_FIELD
-
-
-class ConfigType:
-    """The contract of a config type.
-
-    ``validate`` judges the document alone (no database) and returns every problem, each a
-    ``{"field", "value", "reason"}`` whose field is a path inside the document. The other
-    hooks run inside the change's transaction, with the config row locked: ``check_state``
-    reports problems that depend on stored state, ``apply`` makes the stored state follow a
-    saved document, ``remove`` undoes it before the config is deleted. A type that only
-    stores its document (every project type) keeps the defaults.
-    """
-
-    name: str = ""
-
-    def validate(self, document: dict[str, Any]) -> list[dict[str, Any]]:
-        return []
-
-    def check_state(
-        self, config: GatewayConfig | None, document: dict[str, Any], *, adopt_routes: bool
-    ) -> list[dict[str, Any]]:
-        return []
-
-    def apply(self, config: GatewayConfig, document: dict[str, Any], *, adopt_routes: bool) -> None:
-        return None
-
-    def remove(self, config: GatewayConfig) -> None:
-        return None
-
-    def summarize(self, old: dict[str, Any] | None, new: dict[str, Any]) -> str:
-        """A short line for the revision history; the default names the top-level keys."""
-        if old is None:
-            return f"created with {', '.join(sorted(new)) or 'an empty document'}"
-        parts = []
-        added = sorted(set(new) - set(old))
-        removed = sorted(set(old) - set(new))
-        changed = sorted(key for key in set(old) & set(new) if old[key] != new[key])
-        if added:
-            parts.append(f"added {', '.join(added)}")
-        if changed:
-            parts.append(f"changed {', '.join(changed)}")
-        if removed:
-            parts.append(f"removed {', '.join(removed)}")
-        return "; ".join(parts) or "no change"
+# The built-in types by name; a project type may not take one of their names.
+BUILTIN_TYPES: dict[str, ConfigType] = {kind.name: kind for kind in (RouteConfigType(),)}
 
 
 class SchemaConfigType(ConfigType):
@@ -160,8 +105,10 @@ class CallableConfigType(ConfigType):
 def build_config_type(name: str, spec: Any) -> ConfigType:
     """One ``CONFIG_TYPES`` entry as a config type; ``ImproperlyConfigured`` says what is wrong."""
     where = f"{SETTING_NAME}['CONFIG_TYPES'][{name!r}]"
-    if not isinstance(name, str) or not name or len(name) > TYPE_NAME_MAX_LENGTH:
-        raise ImproperlyConfigured(f"{where}: a type name is a string of 1 to 100 characters")
+    if not is_config_type_name(name):
+        raise ImproperlyConfigured(
+            f"{where}: a type name is a string of 1 to {CONFIG_TYPE_MAX_LENGTH} characters"
+        )
     if name in BUILTIN_TYPES:
         raise ImproperlyConfigured(f"{where}: {name!r} is built in and cannot be redefined")
     if not isinstance(spec, Mapping) or len(set(spec) & {"schema", "validator"}) != 1:
@@ -187,13 +134,6 @@ def build_config_type(name: str, spec: Any) -> ConfigType:
     return CallableConfigType(name, validator)
 
 
-def _builtin_types() -> dict[str, ConfigType]:
-    from tigateway_channels.services.route_config import RouteConfigType
-
-    return {RouteConfigType.name: RouteConfigType()}
-
-
-BUILTIN_TYPES = ("route_config",)
 _registry: dict[str, ConfigType] | None = None
 
 
@@ -204,7 +144,7 @@ def config_types() -> dict[str, ConfigType]:
         declared = tigw_settings.CONFIG_TYPES
         if not isinstance(declared, Mapping):
             raise ImproperlyConfigured(f"{SETTING_NAME}['CONFIG_TYPES'] must be a dict")
-        registry = _builtin_types()
+        registry = dict(BUILTIN_TYPES)
         for name, spec in declared.items():
             registry[name] = build_config_type(name, spec)
         _registry = registry
@@ -225,12 +165,18 @@ def config_type_problems() -> list[str]:
     return problems
 
 
+def stored_config_type(name: str) -> ConfigType:
+    """The type of a stored config; one whose type has since left the settings keeps the
+    contract's defaults, so it can still be summarised and deleted."""
+    return config_types().get(name) or ConfigType()
+
+
 def get_config_type(name: Any) -> ConfigType:
     types = config_types()
     if not isinstance(name, str) or name not in types:
         raise validation_error(
             ErrorCode.CONFIG_VALIDATION_ERROR,
-            f"Unknown config type {str(name)[:100]!r}",
+            f"Unknown config type {str(name)[:CONFIG_TYPE_MAX_LENGTH]!r}",
             [
                 config_issue(
                     "configType", name, f"unknown config type; known types: {', '.join(types)}"

@@ -10,29 +10,29 @@ saved through ``Route.save``/``delete`` and pushed by the route signals.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 
 from tigateway_channels.delivery.history import sequence_row
-from tigateway_channels.models import ChangeSource, GatewayConfig, TopicSequence
-from tigateway_channels.protocol.errors import ErrorCode, GatewayError
-from tigateway_channels.services.config_revisions import ConfigChange
-from tigateway_channels.services.config_types import (
-    DOCUMENT_FIELD,
-    TYPE_NAME_MAX_LENGTH,
-    ConfigType,
-    config_issue,
-    config_types,
-    get_config_type,
+from tigateway_channels.models import (
+    AUTHOR_MAX_LENGTH,
+    ChangeSource,
+    GatewayConfig,
+    TopicSequence,
 )
-from tigateway_channels.services.errors import validation_error
-
-# Called with ``creating`` once the config row is locked: raises when the caller may not.
-Authorize = Callable[[bool], None]
+from tigateway_channels.protocol.errors import ErrorCode, GatewayError, field_issue
+from tigateway_channels.protocol.ids import (
+    ID_MAX_LENGTH,
+    IdProblem,
+    id_problem,
+    is_config_type_name,
+)
+from tigateway_channels.services.config_revisions import ConfigChange
+from tigateway_channels.services.config_type_base import DOCUMENT_FIELD, ConfigType, config_issue
+from tigateway_channels.services.config_types import get_config_type, stored_config_type
+from tigateway_channels.services.errors import require_integer, validation_error
+from tigateway_channels.services.permissions import Authorize
 
 
 def _invalid(message: str, issues: list[dict[str, Any]]) -> GatewayError:
@@ -41,28 +41,17 @@ def _invalid(message: str, issues: list[dict[str, Any]]) -> GatewayError:
 
 def _check_key(config_type: Any, config_id: Any) -> None:
     issues = []
-    if not isinstance(config_type, str) or not 0 < len(config_type) <= TYPE_NAME_MAX_LENGTH:
+    if not is_config_type_name(config_type):
         issues.append(config_issue("configType", config_type, "must be a config type name"))
-    if not isinstance(config_id, str) or not 0 < len(config_id) <= 200:
-        issues.append(config_issue("configId", config_id, "must be a string of 1-200 characters"))
-    else:
-        try:
-            validate_slug(config_id)
-        except DjangoValidationError:
-            issues.append(
-                config_issue("configId", config_id, "may contain only letters, digits, - and _")
-            )
+    problem = id_problem(config_id)
+    if problem is IdProblem.CHARACTERS:
+        reason = "may contain only letters, digits, - and _"
+        issues.append(config_issue("configId", config_id, reason))
+    elif problem is not None:
+        reason = f"must be a string of 1-{ID_MAX_LENGTH} characters"
+        issues.append(config_issue("configId", config_id, reason))
     if issues:
         raise _invalid("Invalid config type or id", issues)
-
-
-def _check_integer(field: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise GatewayError(
-            ErrorCode.INVALID_MESSAGE_FORMAT,
-            f"{field} must be an integer",
-            {"field": field, "value": value, "reason": "must be an integer"},
-        )
 
 
 def config_not_found(
@@ -70,9 +59,7 @@ def config_not_found(
 ) -> GatewayError:
     """``field`` names the request field that asked for ``version`` (``toVersion``...)."""
     details: dict[str, Any] = {
-        "field": "configId",
-        "value": config_id,
-        "reason": f"no {config_type} config has this id",
+        **field_issue("configId", config_id, f"no {config_type} config has this id"),
         "configType": config_type,
         "configId": config_id,
     }
@@ -94,7 +81,7 @@ def _check_version(
     """``expected`` 0 means "must not exist yet"; any other number must be the current one."""
     if expected is None:
         return
-    _check_integer("version", expected)
+    require_integer("version", expected)
     current = config.version if config is not None else 0
     if expected == current:
         return
@@ -104,9 +91,9 @@ def _check_version(
         ErrorCode.VERSION_CONFLICT,
         f"Config {config_type}/{config_id} was changed by someone else (now at version {current})",
         {
-            "field": "version",
-            "value": expected,
-            "reason": f"the config is at version {current}; reload it and try again",
+            **field_issue(
+                "version", expected, f"the config is at version {current}; reload it and try again"
+            ),
             "configType": config_type,
             "configId": config_id,
             "expectedVersion": expected,
@@ -123,6 +110,28 @@ def _locked_config(config_type: str, config_id: str) -> GatewayConfig | None:
     )
 
 
+def _locked_existing(
+    config_type: str, config_id: str, expected_version: Any, authorize: Authorize | None
+) -> GatewayConfig:
+    """The config row, locked, for a change of an existing config (rollback, delete)."""
+    config = _locked_config(config_type, config_id)
+    if config is None:
+        raise config_not_found(config_type, config_id)
+    if authorize is not None:
+        authorize(False)
+    _check_version(config, config_type, config_id, expected_version)
+    return config
+
+
+def _stored_config(config_type: Any, config_id: Any, version: Any = None) -> GatewayConfig:
+    """The config to read; ``version`` is the one asked for, named if it is not found."""
+    _check_key(config_type, config_id)
+    config = GatewayConfig.objects.filter(config_type=config_type, config_id=config_id).first()
+    if config is None:
+        raise config_not_found(config_type, config_id, version)
+    return config
+
+
 def _hold_config_topic() -> None:
     """Lock the ``config`` topic's sequence before any route's, as a save does.
 
@@ -137,7 +146,7 @@ def _hold_config_topic() -> None:
 def _author(user: Any) -> str:
     if user is None or not getattr(user, "is_authenticated", False):
         return ""
-    return str(user.get_username())[:150]
+    return str(user.get_username())[:AUTHOR_MAX_LENGTH]
 
 
 def _without_id(config_id: str, document: Any) -> tuple[Any, list[dict[str, Any]]]:
@@ -190,7 +199,7 @@ def _store(
         config = GatewayConfig(config_type=key[0], config_id=key[1])
     config.document = document
     config.updated_by = change.author
-    config._config_change = change  # type: ignore[attr-defined]  (read by delivery.model_signals)
+    config._config_change = change  # read by delivery.model_signals
     if config._state.adding:
         try:
             with transaction.atomic():
@@ -202,9 +211,9 @@ def _store(
                 ErrorCode.VERSION_CONFLICT,
                 f"Config {key[0]}/{key[1]} was created by someone else at the same time",
                 {
-                    "field": "configId",
-                    "value": key[1],
-                    "reason": "created by another request at the same time; reload it",
+                    **field_issue(
+                        "configId", key[1], "created by another request at the same time; reload it"
+                    ),
                     "configType": key[0],
                     "configId": key[1],
                     "expectedVersion": 0,
@@ -275,14 +284,9 @@ def rollback_config(
 ) -> GatewayConfig:
     """Save a kept revision's document again, as a new version through the same checks."""
     _check_key(config_type, config_id)
-    _check_integer("toVersion", to_version)
+    require_integer("toVersion", to_version)
     with transaction.atomic():
-        config = _locked_config(config_type, config_id)
-        if config is None:
-            raise config_not_found(config_type, config_id)
-        if authorize is not None:
-            authorize(False)
-        _check_version(config, config_type, config_id, expected_version)
+        config = _locked_existing(config_type, config_id, expected_version, authorize)
         revision = config.revisions.filter(version=to_version).first()
         if revision is None:
             raise config_not_found(config_type, config_id, to_version, field="toVersion")
@@ -303,15 +307,9 @@ def delete_config(
     """Delete a config, its history and (``route_config``) its routes; return it as it was."""
     _check_key(config_type, config_id)
     with transaction.atomic():
-        config = _locked_config(config_type, config_id)
-        if config is None:
-            raise config_not_found(config_type, config_id)
-        if authorize is not None:
-            authorize(False)
-        _check_version(config, config_type, config_id, expected_version)
+        config = _locked_existing(config_type, config_id, expected_version, authorize)
         last = config.to_message()
-        # A type since removed from the settings can still be deleted.
-        kind = config_types().get(config_type) or ConfigType()
+        kind = stored_config_type(config_type)
         _hold_config_topic()
         kind.remove(config)
         config.delete()
@@ -320,13 +318,10 @@ def delete_config(
 
 def get_config(config_type: Any, config_id: Any, version: Any = None) -> dict[str, Any]:
     """The config as it is, or as it was at a kept ``version``."""
-    _check_key(config_type, config_id)
-    config = GatewayConfig.objects.filter(config_type=config_type, config_id=config_id).first()
-    if config is None:
-        raise config_not_found(config_type, config_id, version)
+    config = _stored_config(config_type, config_id, version)
     if version is None:
         return config.to_message()
-    _check_integer("version", version)
+    require_integer("version", version)
     revision = config.revisions.filter(version=version).first()
     if revision is None:
         raise config_not_found(config_type, config_id, version)
@@ -336,10 +331,7 @@ def get_config(config_type: Any, config_id: Any, version: Any = None) -> dict[st
 
 def list_revisions(config_type: Any, config_id: Any) -> list[dict[str, Any]]:
     """The kept revisions of a config, newest first, without their documents."""
-    _check_key(config_type, config_id)
-    config = GatewayConfig.objects.filter(config_type=config_type, config_id=config_id).first()
-    if config is None:
-        raise config_not_found(config_type, config_id)
+    config = _stored_config(config_type, config_id)
     revisions = config.revisions.select_related("restored_from").order_by("-version")
     return [revision.to_summary() for revision in revisions]
 

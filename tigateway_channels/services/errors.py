@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tigateway_channels.protocol.errors import ErrorCode, GatewayError
+from tigateway_channels.protocol.errors import ErrorCode, GatewayError, field_error
+from tigateway_channels.protocol.json_values import is_integer
 
 
 def validation_error(code: ErrorCode, message: str, issues: list[dict[str, Any]]) -> GatewayError:
@@ -17,6 +18,30 @@ def validation_error(code: ErrorCode, message: str, issues: list[dict[str, Any]]
     return GatewayError(code, message, details)
 
 
+def error_issues(error: GatewayError) -> list[dict[str, Any]]:
+    """Every problem of an error, in ``validation_error``'s shape: ``details.errors`` when
+    there are several, else ``details`` itself."""
+    issues: list[dict[str, Any]] = error.details.get("errors") or [error.details]
+    return issues
+
+
+def not_an_integer(field: str, value: Any) -> GatewayError:
+    """A request field (``version``, ``toVersion``...) that must be an integer and is not."""
+    return field_error(
+        ErrorCode.INVALID_MESSAGE_FORMAT,
+        field,
+        value,
+        "must be an integer",
+        f"{field} must be an integer",
+    )
+
+
+def require_integer(field: str, value: Any) -> int:
+    if not is_integer(value):
+        raise not_an_integer(field, value)
+    return value
+
+
 def issues_by_field(error: GatewayError) -> dict[str, list[str]]:
     """Problems grouped by top-level field name, as forms and serializers report them.
 
@@ -24,7 +49,7 @@ def issues_by_field(error: GatewayError) -> dict[str, list[str]]:
     ``{"predicates": ["predicates[1].args.patterns: ... is required ..."]}``.
     """
     grouped: dict[str, list[str]] = {}
-    for issue in error.details.get("errors") or [error.details]:
+    for issue in error_issues(error):
         path = str(issue.get("field", ""))
         field = path.split("[", 1)[0].split(".", 1)[0] or "__all__"
         reason = str(issue.get("reason", error.message))

@@ -7,9 +7,22 @@ credentials that were presented and failed (docs/protocol.md, "Authentication").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError
+
+# The Django permissions of gateway configs, which the REST API, the WebSocket API, the config
+# topic and the admin all ask for.
+VIEW_CONFIG = "tigateway_channels.view_gatewayconfig"
+ADD_CONFIG = "tigateway_channels.add_gatewayconfig"
+CHANGE_CONFIG = "tigateway_channels.change_gatewayconfig"
+DELETE_CONFIG = "tigateway_channels.delete_gatewayconfig"
+ROLLBACK_CONFIG = "tigateway_channels.rollback_gatewayconfig"
+
+# What a config change calls with ``creating`` once the config row is locked; it raises
+# FORBIDDEN when the caller may not.
+Authorize = Callable[[bool], None]
 
 
 def require_permission(user: Any, permission: str, action: str) -> None:
@@ -29,3 +42,19 @@ def require_permission(user: Any, permission: str, action: str) -> None:
             f"You do not have permission to {action}",
             {"permission": permission, "reason": "missing Django permission"},
         )
+
+
+def config_write_authorizer(user: Any) -> Authorize:
+    """The ``authorize`` of a config save: add to create, change to replace.
+
+    Which one applies is known only once the config row is locked, so the service calls it
+    with ``creating`` then.
+    """
+
+    def authorize(creating: bool) -> None:
+        if creating:
+            require_permission(user, ADD_CONFIG, "create gateway configs")
+        else:
+            require_permission(user, CHANGE_CONFIG, "change gateway configs")
+
+    return authorize

@@ -14,7 +14,12 @@ from typing import Any
 from tigateway_channels.models import GatewayConfig, Route
 from tigateway_channels.protocol.errors import GatewayError
 from tigateway_channels.scg import SpecValidationError, parse_filters
-from tigateway_channels.services.config_types import ConfigType, config_issue
+from tigateway_channels.services.config_type_base import (
+    ConfigType,
+    config_issue,
+    describe_changes,
+)
+from tigateway_channels.services.errors import error_issues
 from tigateway_channels.services.routes import UPDATABLE_FIELDS, clean_route_data
 
 FIELDS = ("routes", "globalFilters")
@@ -24,9 +29,9 @@ MAX_ROUTES = 1000
 def route_defaults() -> dict[str, Any]:
     """What a route in a config gets for the fields it leaves out: the model's defaults."""
     return {
-        name: Route._meta.get_field(name).get_default()
-        for name in UPDATABLE_FIELDS
-        if name != "uri"
+        field.name: field.get_default()
+        for field in Route._meta.concrete_fields
+        if field.name in UPDATABLE_FIELDS and field.name != "uri"
     }
 
 
@@ -47,7 +52,7 @@ def _route_issues(index: int, route: Any) -> list[dict[str, Any]]:
         clean_route_data(route, partial=False)
     except GatewayError as error:
         issues = []
-        for issue in error.details.get("errors") or [error.details]:
+        for issue in error_issues(error):
             field = str(issue.get("field", ""))
             path = f"routes[{index}]" if field in ("", "route") else f"routes[{index}].{field}"
             issues.append(config_issue(path, issue.get("value"), str(issue.get("reason"))))
@@ -143,18 +148,18 @@ class RouteConfigType(ConfigType):
                 route.delete()
         existing = Route.objects.select_for_update().in_bulk(list(wanted_ids))
         for data in wanted:
-            route = existing.get(data["id"])
-            if route is None:
+            stored = existing.get(data["id"])
+            if stored is None:
                 Route(**data, owner_config=config).save(force_insert=True)
                 continue
-            changed = route.owner_config_id != config.pk
+            changed = stored.owner_config_id != config.pk
             for name, value in data.items():
-                if getattr(route, name) != value:
-                    setattr(route, name, value)
+                if getattr(stored, name) != value:
+                    setattr(stored, name, value)
                     changed = True
             if changed:
-                route.owner_config = config
-                route.save()
+                stored.owner_config = config
+                stored.save()
 
     def remove(self, config: GatewayConfig) -> None:
         for route in Route.objects.select_for_update().filter(owner_config=config).order_by("pk"):
@@ -164,21 +169,11 @@ class RouteConfigType(ConfigType):
         new_routes = _routes_by_id(new)
         if old is None:
             return f"created with {len(new_routes)} route(s)"
-        old_routes = _routes_by_id(old)
-        parts = []
-        changed = [i for i in new_routes if i in old_routes and old_routes[i] != new_routes[i]]
-        for label, ids in (
-            ("added", [i for i in new_routes if i not in old_routes]),
-            ("changed", changed),
-            ("removed", [i for i in old_routes if i not in new_routes]),
-        ):
-            if ids:
-                parts.append(f"{label} route(s) {', '.join(ids)}")
+        parts = describe_changes(_routes_by_id(old), new_routes, "route(s)")
         if (old.get("globalFilters") or []) != (new.get("globalFilters") or []):
             parts.append("changed globalFilters")
         return "; ".join(parts) or "no change"
 
 
 def _routes_by_id(document: Mapping[str, Any]) -> dict[str, Any]:
-    routes = document.get("routes")
-    return {route_id: routes[index] for index, route_id in _listed_routes(document)}
+    return {route_id: document["routes"][index] for index, route_id in _listed_routes(document)}

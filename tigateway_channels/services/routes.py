@@ -10,54 +10,60 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 
 from tigateway_channels.models import Route, RouteStatus
-from tigateway_channels.protocol.errors import ErrorCode, GatewayError
+from tigateway_channels.protocol.errors import ErrorCode, GatewayError, field_error, field_issue
+from tigateway_channels.protocol.ids import ID_MAX_LENGTH, IdProblem, id_problem
+from tigateway_channels.protocol.json_values import is_integer
 from tigateway_channels.scg import (
     SpecValidationError,
     parse_filters,
     parse_predicates,
     validate_uri,
 )
-from tigateway_channels.services.errors import validation_error
+from tigateway_channels.scg.scalars import INT_RANGE
+from tigateway_channels.services.errors import require_integer, validation_error
 
 WRITABLE_FIELDS = ("id", "uri", "predicates", "filters", "status", "order", "metadata")
 UPDATABLE_FIELDS = tuple(name for name in WRITABLE_FIELDS if name != "id")
 READ_ONLY_FIELDS = ("version", "createdAt", "updatedAt")
 # Set by the server on every save; a route sent back as it was received may carry any value.
 SERVER_TIMES = ("createdAt", "updatedAt")
-ORDER_RANGE = (-(2**31), 2**31 - 1)
+ORDER_RANGE = INT_RANGE  # SCG's route order is a Java int
 MAX_METADATA_BYTES = 16 * 1024
 
 
-def _issue(field: str, value: Any, reason: str) -> dict[str, Any]:
-    return {"field": field, "value": value, "reason": reason}
-
-
 def _check_id(value: Any) -> list[dict[str, Any]]:
-    if not isinstance(value, str) or not value:
-        return [_issue("id", value, "id is required and must be a non-empty string")]
-    if len(value) > 200:
-        return [_issue("id", value[:64] + "...", "id must be at most 200 characters")]
-    try:
-        validate_slug(value)
-    except DjangoValidationError:
-        return [_issue("id", value, "id may contain only letters, digits, '-' and '_'")]
+    problem = id_problem(value)
+    if problem is IdProblem.NOT_A_STRING:
+        return [field_issue("id", value, "id is required and must be a non-empty string")]
+    if problem is IdProblem.TOO_LONG:
+        reason = f"id must be at most {ID_MAX_LENGTH} characters"
+        return [field_issue("id", value[:64] + "...", reason)]
+    if problem is IdProblem.CHARACTERS:
+        return [field_issue("id", value, "id may contain only letters, digits, '-' and '_'")]
     return []
+
+
+def status_issue(value: Any) -> dict[str, Any] | None:
+    """The problem with ``value`` as a route status, or None when it is one."""
+    if value in RouteStatus.values:
+        return None
+    return field_issue("status", value, f"status must be one of {', '.join(RouteStatus.values)}")
 
 
 def _check_metadata(value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, dict):
-        return [_issue("metadata", value, "metadata must be a JSON object")]
+        return [field_issue("metadata", value, "metadata must be a JSON object")]
     try:
         size = len(orjson.dumps(value))
     except TypeError as exc:
-        return [_issue("metadata", str(value)[:64], f"metadata is not JSON: {exc}")]
+        return [field_issue("metadata", str(value)[:64], f"metadata is not JSON: {exc}")]
     if size > MAX_METADATA_BYTES:
-        return [_issue("metadata", None, f"metadata must be at most {MAX_METADATA_BYTES} bytes")]
+        return [
+            field_issue("metadata", None, f"metadata must be at most {MAX_METADATA_BYTES} bytes")
+        ]
     return []
 
 
@@ -72,17 +78,13 @@ def _check_field(name: str, value: Any) -> list[dict[str, Any]]:
         elif name == "filters":
             parse_filters(value, field="filters")
         elif name == "status":
-            if value not in RouteStatus.values:
-                return [
-                    _issue(
-                        "status", value, f"status must be one of {', '.join(RouteStatus.values)}"
-                    )
-                ]
+            issue = status_issue(value)
+            return [issue] if issue else []
         elif name == "order":
-            if isinstance(value, bool) or not isinstance(value, int):
-                return [_issue("order", value, "order must be an integer")]
+            if not is_integer(value):
+                return [field_issue("order", value, "order must be an integer")]
             if not ORDER_RANGE[0] <= value <= ORDER_RANGE[1]:
-                return [_issue("order", value, "order must fit in a 32-bit signed integer")]
+                return [field_issue("order", value, "order must fit in a 32-bit signed integer")]
         elif name == "metadata":
             return _check_metadata(value)
     except SpecValidationError as exc:
@@ -120,7 +122,7 @@ def clean_route_data(
             ErrorCode.INVALID_ROUTE_CONFIG,
             "Route configuration is invalid",
             [
-                _issue(
+                field_issue(
                     "route" if not partial else "updates",
                     type(data).__name__,
                     "must be a JSON object",
@@ -138,11 +140,11 @@ def clean_route_data(
                 if key == "id"
                 else f"unknown field; writable fields: {', '.join(allowed)}"
             )
-            issues.append(_issue(str(key), data[key], reason))
+            issues.append(field_issue(str(key), data[key], reason))
     if not partial:
         for required in ("id", "uri"):
             if required not in data:
-                issues.append(_issue(required, None, f"{required} is required"))
+                issues.append(field_issue(required, None, f"{required} is required"))
     for name in allowed:
         if name in data:
             issues.extend(_check_field(name, data[name]))
@@ -157,30 +159,29 @@ def clean_route_data(
 
 
 def route_not_found(route_id: Any) -> GatewayError:
-    return GatewayError(
+    return field_error(
         ErrorCode.ROUTE_NOT_FOUND,
-        f"Route {str(route_id)[:200]!r} not found",
-        {"field": "routeId", "value": route_id, "reason": "no route has this id"},
+        "routeId",
+        route_id,
+        "no route has this id",
+        f"Route {str(route_id)[:ID_MAX_LENGTH]!r} not found",
     )
 
 
 def _check_version(route: Route, expected: Any) -> None:
     if expected is None:
         return
-    if isinstance(expected, bool) or not isinstance(expected, int):
-        raise GatewayError(
-            ErrorCode.INVALID_MESSAGE_FORMAT,
-            "version must be an integer",
-            {"field": "version", "value": expected, "reason": "must be an integer"},
-        )
+    require_integer("version", expected)
     if route.version != expected:
         raise GatewayError(
             ErrorCode.VERSION_CONFLICT,
             f"Route {route.id!r} was changed by someone else (now at version {route.version})",
             {
-                "field": "version",
-                "value": expected,
-                "reason": f"the route is at version {route.version}; reload it and try again",
+                **field_issue(
+                    "version",
+                    expected,
+                    f"the route is at version {route.version}; reload it and try again",
+                ),
                 "routeId": route.id,
                 "expectedVersion": expected,
                 "currentVersion": route.version,
@@ -193,11 +194,11 @@ def _sent_version(sent: Any, expected: Any) -> tuple[Any, list[dict[str, Any]]]:
     sent back as it was received); both must then agree."""
     if sent is None:
         return expected, []
-    if isinstance(sent, bool) or not isinstance(sent, int):
-        return expected, [_issue("version", sent, "version must be an integer")]
+    if not is_integer(sent):
+        return expected, [field_issue("version", sent, "version must be an integer")]
     if expected is not None and expected != sent:
         reason = f"differs from the expected version given beside the updates ({expected})"
-        return expected, [_issue("version", sent, reason)]
+        return expected, [field_issue("version", sent, reason)]
     return sent, []
 
 
@@ -205,10 +206,12 @@ def create_route(data: Any) -> Route:
     """Create a route; one sent back as the server sent it keeps only its writable fields."""
     fields, _ = writable_route_fields(data)
     cleaned = clean_route_data(fields, partial=False)
-    exists = GatewayError(
+    exists = field_error(
         ErrorCode.ROUTE_ALREADY_EXISTS,
+        "id",
+        cleaned["id"],
+        "a route with this id exists",
         f"Route {cleaned['id']!r} already exists",
-        {"field": "id", "value": cleaned["id"], "reason": "a route with this id exists"},
     )
     if Route.objects.filter(pk=cleaned["id"]).exists():
         raise exists
@@ -225,10 +228,12 @@ def create_route(data: Any) -> Route:
 
 def _locked_route(route_id: Any) -> Route:
     if not isinstance(route_id, str):
-        raise GatewayError(
+        raise field_error(
             ErrorCode.INVALID_MESSAGE_FORMAT,
+            "routeId",
+            route_id,
+            "must be a string",
             "routeId must be a string",
-            {"field": "routeId", "value": route_id, "reason": "must be a string"},
         )
     try:
         return Route.objects.select_for_update().get(pk=route_id)

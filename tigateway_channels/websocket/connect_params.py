@@ -14,7 +14,8 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from tigateway_channels.protocol.errors import ErrorCode, GatewayError
+from tigateway_channels.protocol.errors import ErrorCode, GatewayError, field_error
+from tigateway_channels.protocol.json_values import is_scalar
 
 MAX_CLIENT_ID_LENGTH = 128
 MAX_QUERY_FIELDS = 32
@@ -33,12 +34,14 @@ class ConnectParams:
 
 def _subscriptions_error(value: Any, reason: str) -> GatewayError:
     shown = value[:200] if isinstance(value, str) else value
-    if not isinstance(shown, str | int | float | bool) and shown is not None:
+    if not is_scalar(shown):
         shown = str(shown)[:200]
-    return GatewayError(
+    return field_error(
         ErrorCode.INVALID_SUBSCRIPTION,
+        "subscriptions",
+        shown,
+        reason,
         "Invalid subscriptions parameter",
-        {"field": "subscriptions", "value": shown, "reason": reason},
     )
 
 

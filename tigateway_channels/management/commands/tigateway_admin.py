@@ -39,7 +39,8 @@ class Command(BaseCommand):
         **options: Any,
     ) -> None:
         user_model = get_user_model()
-        user = user_model.objects.filter(**{user_model.USERNAME_FIELD: username}).first()
+        lookup: dict[str, Any] = {user_model.USERNAME_FIELD: username}
+        user = user_model.objects.filter(**lookup).first()
         if user is not None and not reset:
             self.stdout.write(
                 self.style.WARNING(
@@ -51,7 +52,7 @@ class Command(BaseCommand):
             return
         created = user is None
         if user is None:
-            user = user_model(**{user_model.USERNAME_FIELD: username})
+            user = user_model(**lookup)
         password = password or secrets.token_urlsafe(12)
         user.is_staff = user.is_superuser = user.is_active = True
         user.set_password(password)

@@ -14,19 +14,19 @@ from channels.db import database_sync_to_async
 from tigateway_channels.conf import tigw_settings
 from tigateway_channels.models import ChangeSource
 from tigateway_channels.services import configs as config_service
-from tigateway_channels.services.permissions import require_permission
+from tigateway_channels.services.permissions import (
+    DELETE_CONFIG,
+    ROLLBACK_CONFIG,
+    VIEW_CONFIG,
+    config_write_authorizer,
+    require_permission,
+)
 from tigateway_channels.websocket.handlers.fields import optional, require
 from tigateway_channels.websocket.handlers.registry import handles
 
 if TYPE_CHECKING:
     from tigateway_channels.protocol.messages import ClientMessage
     from tigateway_channels.websocket.consumer import GatewayConsumer
-
-VIEW = "tigateway_channels.view_gatewayconfig"
-ADD = "tigateway_channels.add_gatewayconfig"
-CHANGE = "tigateway_channels.change_gatewayconfig"
-DELETE = "tigateway_channels.delete_gatewayconfig"
-ROLLBACK = "tigateway_channels.rollback_gatewayconfig"
 
 
 def _key(data: dict[str, Any]) -> tuple[str, str]:
@@ -36,17 +36,10 @@ def _key(data: dict[str, Any]) -> tuple[str, str]:
     )
 
 
-def _may_write(user: Any, creating: bool) -> None:
-    if creating:
-        require_permission(user, ADD, "create gateway configs")
-    else:
-        require_permission(user, CHANGE, "change gateway configs")
-
-
 @database_sync_to_async
 def _get(user: Any, anonymous_read: bool, key: tuple[str, str], version: Any) -> dict[str, Any]:
     if not anonymous_read:
-        require_permission(user, VIEW, "view gateway configs")
+        require_permission(user, VIEW_CONFIG, "view gateway configs")
     return config_service.get_config(*key, version)
 
 
@@ -61,14 +54,14 @@ def _update(
         user=user,
         source=ChangeSource.WEBSOCKET,
         adopt_routes=adopt,
-        authorize=lambda creating: _may_write(user, creating),
+        authorize=config_write_authorizer(user),
     )
     return config.to_message()
 
 
 @database_sync_to_async
 def _rollback(user: Any, key: tuple[str, str], to_version: int, version: Any) -> dict[str, Any]:
-    require_permission(user, ROLLBACK, "roll back gateway configs")
+    require_permission(user, ROLLBACK_CONFIG, "roll back gateway configs")
     config = config_service.rollback_config(
         *key, to_version, expected_version=version, user=user, source=ChangeSource.WEBSOCKET
     )
@@ -77,7 +70,7 @@ def _rollback(user: Any, key: tuple[str, str], to_version: int, version: Any) ->
 
 @database_sync_to_async
 def _delete(user: Any, key: tuple[str, str], version: Any) -> dict[str, Any]:
-    require_permission(user, DELETE, "delete gateway configs")
+    require_permission(user, DELETE_CONFIG, "delete gateway configs")
     return config_service.delete_config(*key, expected_version=version)
 
 

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from tigateway_channels.protocol.errors import ErrorCode, GatewayError
+from tigateway_channels.protocol.errors import ErrorCode, GatewayError, field_error
+from tigateway_channels.protocol.json_values import is_integer, is_scalar
 
 
 def _wrong(field: str, value: Any, reason: str) -> GatewayError:
-    shown = (
-        value
-        if isinstance(value, str | int | float | bool) or value is None
-        else type(value).__name__
-    )
-    return GatewayError(
+    shown = value if is_scalar(value) else type(value).__name__
+    return field_error(
         ErrorCode.INVALID_MESSAGE_FORMAT,
+        f"data.{field}",
+        shown,
+        reason,
         f"Invalid field data.{field}",
-        {"field": f"data.{field}", "value": shown, "reason": reason},
     )
 
 
@@ -30,7 +29,7 @@ def optional(data: dict[str, Any], field: str, kind: type | tuple[type, ...], wh
     value = data.get(field)
     if value is None:
         return None
-    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+    if kind is int and not is_integer(value):
         raise _wrong(field, value, f"must be {what}")
     if not isinstance(value, kind):
         raise _wrong(field, value, f"must be {what}")

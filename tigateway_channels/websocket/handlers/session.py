@@ -9,6 +9,7 @@ from tigateway_channels.delivery.recovery import Position
 from tigateway_channels.delivery.topics import get_topic, parse_filter
 from tigateway_channels.protocol.envelope import utc_timestamp
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError
+from tigateway_channels.protocol.json_values import is_integer
 from tigateway_channels.websocket.handlers.fields import optional, require
 from tigateway_channels.websocket.handlers.registry import handles
 
@@ -84,7 +85,7 @@ def recovery_positions(data: dict[str, Any], topics: list[str]) -> dict[str, Pos
             )
         offset = position.get("offset") if isinstance(position, dict) else None
         epoch = position.get("epoch") if isinstance(position, dict) else None
-        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        if not is_integer(offset) or offset < 0:
             raise GatewayError(
                 ErrorCode.INVALID_SUBSCRIPTION,
                 "Invalid recovery position",
