@@ -25,7 +25,7 @@ from tigateway_channels.delivery import health, history, relay
 from tigateway_channels.delivery.deployment import deployment_id, group_name
 from tigateway_channels.delivery.outbox import DELIVER_EVENT
 from tigateway_channels.delivery.sockets import SocketState, Subscription
-from tigateway_channels.delivery.streams import TopicMessage, TopicStream
+from tigateway_channels.delivery.streams import StreamPosition, TopicMessage, TopicStream
 from tigateway_channels.delivery.topics import TOPICS, SubscriptionFilter
 
 logger = logging.getLogger(__name__)
@@ -83,8 +83,8 @@ class Hub:
                 started.set_exception(exc)
                 started.exception()  # retrieved: the caller gets it from the raise below
                 raise
-            for topic, (offset, epoch) in positions.items():
-                self.streams[topic].start_at(offset, epoch)
+            for topic, position in positions.items():
+                self.streams[topic].start_at(position)
             started.set_result(None)
             from tigateway_channels.delivery import lifecycle
 
@@ -95,7 +95,7 @@ class Hub:
     def _identity() -> tuple[str, dict[str, str]]:
         return deployment_id(), {topic: group_name(topic) for topic in TOPICS}
 
-    def _read_positions(self) -> dict[str, tuple[int, str]]:
+    def _read_positions(self) -> dict[str, StreamPosition]:
         return {topic: history.position(topic) for topic in self.streams}
 
     async def _join(self) -> None:

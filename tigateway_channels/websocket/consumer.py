@@ -18,8 +18,9 @@ from channels.utils import await_many_dispatch
 
 from tigateway_channels.conf import tigw_settings
 from tigateway_channels.delivery.hub import get_hub
-from tigateway_channels.delivery.recovery import Position, subscribe_topic
+from tigateway_channels.delivery.recovery import subscribe_topic
 from tigateway_channels.delivery.sockets import SocketState, SocketWriter
+from tigateway_channels.delivery.streams import StreamPosition
 from tigateway_channels.delivery.topics import TOPICS, SubscriptionFilter, get_topic
 from tigateway_channels.protocol import (
     ClientMessage,
@@ -310,7 +311,7 @@ class GatewayConsumer(AsyncConsumer):
     # -- subscriptions (called by handlers) ---------------------------------------------
 
     async def subscribe(
-        self, filters: dict[str, SubscriptionFilter], recover: dict[str, Position]
+        self, filters: dict[str, SubscriptionFilter], recover: dict[str, StreamPosition]
     ) -> dict[str, Any]:
         """All or nothing: every topic's permission is checked before any is joined."""
         if self.identity.is_authenticated or not tigw_settings.ALLOW_ANONYMOUS_READ:
@@ -321,13 +322,13 @@ class GatewayConsumer(AsyncConsumer):
         for name, flt in filters.items():
             outcome = await subscribe_topic(hub, self.state, name, flt, recover.get(name))
             result["filters"][name] = flt.as_dict()
-            if "offset" in outcome:
-                result["positions"][name] = {"offset": outcome["offset"], "epoch": outcome["epoch"]}
-            if "recovered" in outcome:
-                result.setdefault("recovered", {})[name] = outcome["recovered"]
-                result.setdefault("replayed", {})[name] = outcome.get("replayed", 0)
-            if "snapshot" in outcome:
-                result.setdefault("snapshot", {})[name] = outcome["snapshot"]
+            if outcome.position is not None:
+                result["positions"][name] = outcome.position.as_data()
+            if outcome.recovered is not None:
+                result.setdefault("recovered", {})[name] = outcome.recovered
+                result.setdefault("replayed", {})[name] = outcome.replayed
+            if outcome.snapshot is not None:
+                result.setdefault("snapshot", {})[name] = outcome.snapshot
         if "health" in filters and hub.last_health is not None:
             self.send_after_reply("health_update", hub.last_health)
         result["topics"] = self.subscribed_topics()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from tigateway_channels.delivery.recovery import Position
+from tigateway_channels.delivery.streams import StreamPosition
 from tigateway_channels.delivery.topics import get_topic, parse_filter
 from tigateway_channels.protocol.envelope import utc_timestamp
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError
@@ -70,10 +70,10 @@ async def subscribe(conn: GatewayConsumer, message: ClientMessage) -> dict[str, 
     return await conn.subscribe(parsed, recover)
 
 
-def recovery_positions(data: dict[str, Any], topics: list[str]) -> dict[str, Position]:
+def recovery_positions(data: dict[str, Any], topics: list[str]) -> dict[str, StreamPosition]:
     """``data.recover``: per topic, the last ``offset`` and ``epoch`` the client saw."""
     recover = optional(data, "recover", dict, "an object of positions by topic") or {}
-    positions: dict[str, Position] = {}
+    positions: dict[str, StreamPosition] = {}
     for name, position in recover.items():
         field = f"recover.{name[:64]}"
         if name not in topics:
@@ -104,7 +104,7 @@ def recovery_positions(data: dict[str, Any], topics: list[str]) -> dict[str, Pos
                     "reason": "epoch must be a string of at most 64 characters",
                 },
             )
-        positions[name] = Position(offset, epoch)
+        positions[name] = StreamPosition(offset, epoch)
     return positions
 
 
