@@ -101,8 +101,9 @@ def test_a_foreign_message_is_dropped_without_moving_the_stream(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     hub = Hub("default")
-    hub.deployment = "ours"
-    stream = hub.streams["routes"]
+    hub._deployment = "ours"
+    stream = hub.stream("routes")
+    assert stream is not None
     stream.start_at(StreamPosition(21, "our-epoch"))
     socket = FakeSocket()
     assert hub.subscribe_live(socket, "routes", SubscriptionFilter()) == 21  # type: ignore[arg-type]

@@ -10,18 +10,16 @@ snapshot of the current state with the offset it is valid at.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from channels.db import database_sync_to_async
 
 from tigateway_channels.conf import tigw_settings
 from tigateway_channels.delivery import history
+from tigateway_channels.delivery.hub import Hub
 from tigateway_channels.delivery.sockets import SocketState, Subscription
-from tigateway_channels.delivery.streams import StreamPosition, TopicMessage
+from tigateway_channels.delivery.streams import StreamPosition, TopicMessage, TopicStream
 from tigateway_channels.delivery.topics import TOPICS, SubscriptionFilter
-
-if TYPE_CHECKING:
-    from tigateway_channels.delivery.hub import Hub
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,14 +35,13 @@ class TopicSubscribed:
     snapshot: dict[str, Any] | None = None
 
 
-async def _missed(hub: Hub, topic: str, offset: int) -> list[TopicMessage] | None:
+async def _missed(stream: TopicStream, offset: int) -> list[TopicMessage] | None:
     """Everything after ``offset`` up to what this worker has delivered, or None if gone."""
-    stream = hub.streams[topic]
     replay = stream.replay_after(offset)
     if replay is not None:
         return replay
     limit = tigw_settings.MAX_REPLAY_MESSAGES
-    stored = await database_sync_to_async(history.read)(topic, offset, None, limit + 1)
+    stored = await database_sync_to_async(history.read)(stream.topic, offset, None, limit + 1)
     if not stored or stored[0].offset != offset + 1 or len(stored) > limit:
         return None
     if stored[0].epoch != stream.epoch:
@@ -85,7 +82,7 @@ async def subscribe_topic(
 ) -> TopicSubscribed:
     """Subscribe one topic: from now on, or after replaying what the client missed, or after
     a snapshot of the current state when the missed messages are gone."""
-    stream = hub.streams.get(topic)
+    stream = hub.stream(topic)
     if stream is None:  # a stream of samples (metrics, logs, health): no offsets, no history
         hub.subscribe_live(state, topic, flt)
         return TopicSubscribed(recovered=False) if recover else TopicSubscribed()
@@ -94,7 +91,7 @@ async def subscribe_topic(
             # Nothing missed here (or the client saw offsets this worker has yet to receive).
             hub.subscribe(state, topic, Subscription(flt, recover.offset))
             return TopicSubscribed(recover, recovered=True)
-        missed = await _missed(hub, topic, recover.offset)
+        missed = await _missed(stream, recover.offset)
         if missed is not None:
             sent = _replay(hub, state, topic, flt, missed, recover.offset)
             after = state.subscriptions[topic].after

@@ -12,7 +12,7 @@ Pure: no I/O, so it is tested with plain unit tests.
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +41,7 @@ class TopicMessage:
     attrs: dict[str, list[str]]
 
     @classmethod
-    def from_channel(cls, message: dict[str, Any]) -> TopicMessage:
+    def from_channel(cls, message: Mapping[str, Any]) -> TopicMessage:
         return cls(
             topic=message["topic"],
             offset=int(message.get("offset") or 0),

@@ -18,6 +18,7 @@ from channels.utils import await_many_dispatch
 
 from tigateway_channels.conf import tigw_settings
 from tigateway_channels.delivery.hub import get_hub
+from tigateway_channels.delivery.lifecycle import start_hub
 from tigateway_channels.delivery.recovery import subscribe_topic
 from tigateway_channels.delivery.sockets import SocketState, SocketWriter
 from tigateway_channels.delivery.streams import StreamPosition
@@ -119,8 +120,7 @@ class GatewayConsumer(AsyncConsumer):
             # resets its retry counter on every open (the API document's 10.1) loop forever.
             self.identity, refused = ANONYMOUS, error
         self._schedule_token_expiry()
-        hub = get_hub()
-        await hub.start()
+        hub = await start_hub()
         if hub.shutting_down:
             self.writer.push_close(CloseCode.SERVER_SHUTTING_DOWN)
             return
