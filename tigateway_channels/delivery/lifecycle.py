@@ -19,7 +19,8 @@ from tigateway_channels.conf import tigw_settings
 from tigateway_channels.delivery.health import HealthWatch
 from tigateway_channels.delivery.hub import Hub, get_hub
 from tigateway_channels.delivery.relay import RelayRounds
-from tigateway_channels.protocol import CloseCode, encode, make_envelope
+from tigateway_channels.protocol import encode, make_envelope
+from tigateway_channels.protocol.disconnect import Disconnect
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ async def heartbeat_forever(hub: Hub) -> None:
             if state.ping_sent_at is not None:
                 if now - state.ping_sent_at > timeout:
                     state.ping_sent_at = None
-                    state.close(CloseCode.HEARTBEAT_TIMEOUT, "no answer to the server's ping")
+                    state.close(Disconnect.HEARTBEAT_TIMEOUT)
             elif now - state.last_heard > interval:
                 state.ping_sent_at = now
                 ping = make_envelope(
@@ -158,7 +159,7 @@ async def shutdown(hub: Hub, signum: int, frame: Any, previous: Any) -> None:
     if hub.begin_shutdown():
         logger.info("Shutting down: closing %d socket(s) with 1001", hub.socket_count)
         for state in hub.sockets():
-            state.writer.push_close(CloseCode.SERVER_SHUTTING_DOWN)
+            state.close(Disconnect.SHUTTING_DOWN)
         grace = tigw_settings.SHUTDOWN_GRACE_SECONDS
         try:
             async with asyncio.timeout(grace):

@@ -20,7 +20,7 @@ from tigateway_channels.websocket.handlers.registry import handles
 
 if TYPE_CHECKING:
     from tigateway_channels.protocol.messages import ClientMessage
-    from tigateway_channels.websocket.consumer import GatewayConsumer
+    from tigateway_channels.websocket.connection import Connection
 
 VIEW = "tigateway_channels.view_gatewayconfig"
 ADD = "tigateway_channels.add_gatewayconfig"
@@ -82,7 +82,7 @@ def _delete(user: Any, key: tuple[str, str], version: Any) -> dict[str, Any]:
 
 
 @handles("config_get")
-async def config_get(conn: GatewayConsumer, message: ClientMessage) -> dict[str, Any]:
+async def config_get(conn: Connection, message: ClientMessage) -> dict[str, Any]:
     key = _key(message.data)
     version = optional(message.data, "version", int, "an integer version")
     anonymous_read = not conn.identity.is_authenticated and tigw_settings.ALLOW_ANONYMOUS_READ
@@ -90,7 +90,7 @@ async def config_get(conn: GatewayConsumer, message: ClientMessage) -> dict[str,
 
 
 @handles("config_update")
-async def config_update(conn: GatewayConsumer, message: ClientMessage) -> dict[str, Any]:
+async def config_update(conn: Connection, message: ClientMessage) -> dict[str, Any]:
     """From a client, always a request: create or replace the document (docs/protocol.md §7)."""
     key = _key(message.data)
     document = require(message.data, "config", dict, "a config object")
@@ -100,7 +100,7 @@ async def config_update(conn: GatewayConsumer, message: ClientMessage) -> dict[s
 
 
 @handles("config_rollback")
-async def config_rollback(conn: GatewayConsumer, message: ClientMessage) -> dict[str, Any]:
+async def config_rollback(conn: Connection, message: ClientMessage) -> dict[str, Any]:
     key = _key(message.data)
     to_version = require(message.data, "toVersion", int, "the version to restore")
     version = optional(message.data, "version", int, "an integer version")
@@ -108,7 +108,7 @@ async def config_rollback(conn: GatewayConsumer, message: ClientMessage) -> dict
 
 
 @handles("config_delete")
-async def config_delete(conn: GatewayConsumer, message: ClientMessage) -> dict[str, Any]:
+async def config_delete(conn: Connection, message: ClientMessage) -> dict[str, Any]:
     key = _key(message.data)
     version = optional(message.data, "version", int, "an integer version")
     return await _delete(conn.user, key, version)

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tigateway_channels.delivery.streams import StreamPosition
 from tigateway_channels.delivery.topics import get_topic, parse_filter
 from tigateway_channels.protocol.envelope import utc_timestamp
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError
+from tigateway_channels.protocol.messages import ClientMessage
+from tigateway_channels.websocket.connection import Connection
 from tigateway_channels.websocket.handlers.fields import optional, require
 from tigateway_channels.websocket.handlers.registry import handles
-
-if TYPE_CHECKING:
-    from tigateway_channels.protocol.messages import ClientMessage
-    from tigateway_channels.websocket.consumer import GatewayConsumer
 
 logger = logging.getLogger(__name__)
 
@@ -22,19 +20,19 @@ MAX_TOPICS_PER_REQUEST = 32
 
 
 @handles("ping", reply_type="pong")
-async def ping(conn: GatewayConsumer, message: ClientMessage) -> dict[str, Any]:
+async def ping(conn: Connection, message: ClientMessage) -> dict[str, Any]:
     conn.opt_in_to_heartbeats()
     return {"serverTime": utc_timestamp()}
 
 
 @handles("pong")
-async def pong(conn: GatewayConsumer, message: ClientMessage) -> dict[str, Any]:
+async def pong(conn: Connection, message: ClientMessage) -> dict[str, Any]:
     conn.heard_from_client()
     return {}
 
 
 @handles("error")
-async def client_error(conn: GatewayConsumer, message: ClientMessage) -> dict[str, Any]:
+async def client_error(conn: Connection, message: ClientMessage) -> dict[str, Any]:
     logger.info("Client %s reported an error: %.500r", conn.client_id, message.data)
     return {}
 
@@ -51,7 +49,7 @@ def topic_list(data: dict[str, Any]) -> list[str]:
 
 
 @handles("subscribe")
-async def subscribe(conn: GatewayConsumer, message: ClientMessage) -> dict[str, Any]:
+async def subscribe(conn: Connection, message: ClientMessage) -> dict[str, Any]:
     topics = topic_list(message.data)
     filters = optional(message.data, "filters", dict, "an object of filters by topic") or {}
     for name in filters:
@@ -109,6 +107,6 @@ def recovery_positions(data: dict[str, Any], topics: list[str]) -> dict[str, Str
 
 
 @handles("unsubscribe")
-async def unsubscribe(conn: GatewayConsumer, message: ClientMessage) -> dict[str, Any]:
+async def unsubscribe(conn: Connection, message: ClientMessage) -> dict[str, Any]:
     topics = topic_list(message.data)
     return conn.unsubscribe(topics)
