@@ -66,7 +66,7 @@ class Hub:
         self._last_health: dict[str, Any] | None = None
         self._cluster = ClusterHealth()
         self._started: asyncio.Future[None] | None = None
-        self._tasks: list[asyncio.Task[Any]] = []
+        self._tasks: list[asyncio.Task[Any]] = []  # the background loops, kept referenced
         self._filling: set[str] = set()
         self._side_tasks: set[asyncio.Task[Any]] = set()
 
@@ -147,14 +147,6 @@ class Hub:
     def _read_positions(self) -> dict[str, StreamPosition]:
         return {topic: history.position(topic) for topic in self._streams}
 
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
-        await self._membership.leave()
-        self._started = None
-
     def begin_shutdown(self) -> bool:
         """Refuse new sockets from now on; True for the one caller that started the shutdown."""
         if self._shutting_down:
@@ -162,7 +154,7 @@ class Hub:
         self._shutting_down = True
         return True
 
-    def spawn(self, coroutine: Any) -> None:
+    def _spawn(self, coroutine: Any) -> None:
         """Run a side job on the loop, keeping a reference so it is not collected mid-way."""
         task = asyncio.get_running_loop().create_task(coroutine)
         self._side_tasks.add(task)
@@ -202,7 +194,7 @@ class Hub:
         else:
             logger.error("Channel layer unreachable (%s); changes are kept and sent later", reason)
         details = {"worker": self._worker_id, "reason": reason[:200]}
-        self.spawn(self._after_layer_change(up, event, details))
+        self._spawn(self._after_layer_change(up, event, details))
 
     async def _after_layer_change(self, up: bool, event: str, details: dict[str, Any]) -> None:
         try:
@@ -239,7 +231,7 @@ class Hub:
             self.fan_out(topic, ready.frame, ready.attrs, ready.offset)
         if stream.early and topic not in self._filling:
             self._filling.add(topic)
-            self.spawn(self._fill_gap(stream))
+            self._spawn(self._fill_gap(stream))
 
     def _drop_foreign(self, message: Message) -> None:
         """Another deployment's message (a shared Redis, the same GROUP_PREFIX): it must never

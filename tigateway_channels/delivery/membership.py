@@ -8,7 +8,6 @@ hub only ever sees the messages meant for it.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -16,8 +15,6 @@ from channels.layers import get_channel_layer
 from tigateway_channels.asgi_types import Message
 from tigateway_channels.delivery import relay
 from tigateway_channels.delivery.probe import PROBE_EVENT, LayerProbes
-
-logger = logging.getLogger(__name__)
 
 
 class GroupMembership:
@@ -81,12 +78,3 @@ class GroupMembership:
     async def publish_pending(self, grace_seconds: float | None = None) -> int:
         """This worker's share of the relay (``relay.py``) through its own layer."""
         return await relay.publish_pending_async(self._layer, grace_seconds)
-
-    async def leave(self) -> None:
-        if self._layer is None or self._channel is None:
-            return
-        for group in self._groups.values():
-            try:
-                await self._layer.group_discard(group, self._channel)
-            except Exception:
-                logger.debug("group_discard failed while leaving", exc_info=True)
