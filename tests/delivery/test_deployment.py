@@ -10,6 +10,7 @@ import pytest
 from tigateway_channels.delivery import deployment, outbox, relay
 from tigateway_channels.delivery.hub import Hub
 from tigateway_channels.delivery.outbox import DELIVER_EVENT
+from tigateway_channels.delivery.streams import StreamPosition
 from tigateway_channels.delivery.topics import SubscriptionFilter
 from tigateway_channels.models import Installation, OutboxMessage, Route
 
@@ -100,9 +101,10 @@ def test_a_foreign_message_is_dropped_without_moving_the_stream(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     hub = Hub("default")
-    hub.deployment = "ours"
-    stream = hub.streams["routes"]
-    stream.start_at(21, "our-epoch")
+    hub._deployment = "ours"
+    stream = hub.stream("routes")
+    assert stream is not None
+    stream.start_at(StreamPosition(21, "our-epoch"))
     socket = FakeSocket()
     assert hub.subscribe_live(socket, "routes", SubscriptionFilter()) == 21  # type: ignore[arg-type]
 

@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from django.db import connection, transaction
 
 from tests.ws import open_socket
-from tigateway_channels.delivery import outbox, relay
+from tigateway_channels.delivery import outbox
 from tigateway_channels.delivery.hub import get_hub
 from tigateway_channels.models import OutboxMessage, Route, TopicSequence
 
@@ -30,7 +30,7 @@ async def hub_caught_up(timeout: float = 5.0) -> None:
     """
     committed = (await TopicSequence.objects.aget(topic="routes")).offset
     deadline = asyncio.get_running_loop().time() + timeout
-    while get_hub().streams["routes"].last < committed:
+    while get_hub().stream("routes").last < committed:
         assert asyncio.get_running_loop().time() < deadline, "hub did not catch up"
         await asyncio.sleep(0.01)
 
@@ -132,7 +132,7 @@ async def test_gap_older_than_history_gets_a_snapshot(viewer: Any, settings: Any
     await OutboxMessage.objects.filter(topic="routes").adelete()  # history pruned away
 
     hub = get_hub()
-    hub.streams["routes"].recent.clear()
+    hub.stream("routes").recent.clear()
     again = await open_socket(viewer)
     reply = await again.request(
         "subscribe", {"topics": ["routes"], "recover": {"routes": start["positions"]["routes"]}}
@@ -188,7 +188,7 @@ async def test_relay_publishes_a_committed_message_whose_publisher_died(
     assert await socket.nothing_more(0.4)
     monkeypatch.undo()
     assert await OutboxMessage.objects.filter(published_at__isnull=True).acount() == 1
-    published = await relay.publish_pending_async(get_hub().layer, grace_seconds=0)
+    published = await get_hub().membership.publish_pending(grace_seconds=0)
     assert published == 1
     message = await socket.receive_topic()
     assert message["data"]["route"]["id"] == "orphan"

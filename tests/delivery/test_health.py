@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tigateway_channels.delivery.health import ClusterHealth
+from tigateway_channels.delivery.cluster import ClusterHealth
 
 
 def report(worker: str, status: str = "UP", sockets: int = 3) -> dict[str, Any]:

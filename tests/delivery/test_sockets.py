@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tigateway_channels.delivery.sockets import SocketWriter
+from tigateway_channels.protocol.disconnect import Disconnect
 
 pytestmark = pytest.mark.asyncio
 
@@ -68,7 +69,7 @@ async def test_close_goes_after_the_frames_already_queued() -> None:
     writer = SocketWriter(send, 10, lambda: None)
     send.writable.clear()
     writer.push("last words")
-    writer.push_close(4409)
+    writer.close(Disconnect.TOO_SLOW)
     writer.push("never")
     send.writable.set()
     await asyncio.sleep(0.05)

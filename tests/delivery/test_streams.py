@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tigateway_channels.delivery.streams import TopicMessage, TopicStream
+from tigateway_channels.delivery.streams import StreamPosition, TopicMessage, TopicStream
 
 
 def msg(offset: int, epoch: str = "e1") -> TopicMessage:
@@ -15,7 +15,7 @@ def offsets(messages: list[TopicMessage]) -> list[int]:
 
 def stream(last: int = 0, memory: int = 10) -> TopicStream:
     topic = TopicStream("routes", memory)
-    topic.start_at(last, "e1")
+    topic.start_at(StreamPosition(last, "e1"))
     return topic
 
 

@@ -19,6 +19,7 @@ import threading
 from django.db import DatabaseError, connection, transaction
 
 from tigateway_channels.conf import tigw_settings
+from tigateway_channels.models import Installation
 
 _identity: str | None = None
 _lock = threading.Lock()
@@ -26,8 +27,6 @@ _lock = threading.Lock()
 
 def _installation_key() -> str:
     """The installation row's key, created here if a flush or a faked migration removed it."""
-    from tigateway_channels.models import Installation
-
     keys = Installation.objects.order_by("pk").values_list("key", flat=True)
     key = keys.first()
     if key is None:

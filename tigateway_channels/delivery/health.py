@@ -1,30 +1,25 @@
-"""Health of this worker (database, channel layer, routes) for the ``health`` topic, and
-system events when the channel layer goes away or comes back."""
+"""Health of this worker (database, channel layer, routes) for the ``health`` topic.
+
+``HealthWatch`` checks, shares the report with the other workers and tells subscribers when
+anything changed; ``lifecycle.py`` runs it every ``HEALTH_INTERVAL_SECONDS``.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import logging
 import time
-import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import redis
 from channels.db import database_sync_to_async
+from channels_redis.utils import decode_hosts
 from django.conf import settings
 from django.db import connection
 
 from tigateway_channels.conf import tigw_settings
+from tigateway_channels.delivery.hub import Hub
+from tigateway_channels.delivery.probe import PROBE_TIMEOUT
 from tigateway_channels.models import OutboxMessage, Route, RouteStatus
-from tigateway_channels.protocol import encode, make_envelope
-from tigateway_channels.protocol.envelope import utc_timestamp
-
-if TYPE_CHECKING:
-    from tigateway_channels.delivery.hub import Hub
-
-logger = logging.getLogger(__name__)
-
-PROBE_TIMEOUT = 2.0
 
 
 def _database_details() -> dict[str, Any]:
@@ -48,24 +43,9 @@ def _database_details() -> dict[str, Any]:
     return details
 
 
-async def probe_layer(hub: Hub) -> float:
-    """Send a message to this worker's own channel and time its return (milliseconds)."""
-    probe_id = uuid.uuid4().hex
-    future = asyncio.get_running_loop().create_future()
-    hub.probes[probe_id] = future
-    started = time.perf_counter()
-    try:
-        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
-        async with asyncio.timeout(PROBE_TIMEOUT):
-            await hub.layer.send(hub.channel, {"type": "tigw.probe", "probe": probe_id})
-            await future
-    finally:
-        hub.probes.pop(probe_id, None)
-    return round((time.perf_counter() - started) * 1000, 2)
-
-
 def _layer_component_name(hub: Hub) -> str:
-    return "redis" if type(hub.layer).__module__.startswith("channels_redis") else "channelLayer"
+    backend = hub.membership.backend
+    return "redis" if backend.__module__.startswith("channels_redis") else "channelLayer"
 
 
 class RedisStats:
@@ -110,9 +90,6 @@ class RedisStats:
 
 def _sync_client(hosts: Any) -> Any:
     """A client for the first host in channels-redis's ``hosts`` forms (not Sentinel)."""
-    import redis
-    from channels_redis.utils import decode_hosts
-
     host: dict[str, Any] = dict(decode_hosts(hosts)[0])
     timeouts: dict[str, Any] = {
         "socket_timeout": PROBE_TIMEOUT,
@@ -147,10 +124,10 @@ async def check(hub: Hub, redis_stats: RedisStats | None = None) -> dict[str, An
         components["database"] = {"status": "DOWN", "details": {"error": str(exc)[:200]}}
     layer_name = _layer_component_name(hub)
     try:
-        round_trip = await probe_layer(hub)
+        round_trip = await hub.membership.probe()
         layer_details: dict[str, Any] = {
             "roundTrip": round_trip,
-            "backend": type(hub.layer).__name__,
+            "backend": hub.membership.backend.__name__,
             "foreignMessagesDropped": hub.foreign_dropped,
         }
         if redis_stats is not None:
@@ -180,18 +157,6 @@ async def check(hub: Hub, redis_stats: RedisStats | None = None) -> dict[str, An
     }
 
 
-def publish_health(hub: Hub, report: dict[str, Any]) -> None:
-    """Health goes to this worker's sockets; the cluster part comes from every worker's
-    reports (``ClusterHealth``), so a client on any worker sees the whole cluster."""
-    hub.last_health = report
-    frame = encode(
-        make_envelope(
-            "health_update", report, source=tigw_settings.SOURCE, extra_metadata={"topic": "health"}
-        )
-    )
-    hub.fan_out("health", frame, {}, 0)
-
-
 def _signature(report: dict[str, Any]) -> tuple[Any, ...]:
     cluster = report.get("cluster") or {}
     return (
@@ -202,108 +167,25 @@ def _signature(report: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
-async def watch_forever(hub: Hub) -> None:
-    """Check this worker, share the report with the other workers, and tell subscribers when
-    anything changed, or every HEALTH_UPDATE_SECONDS in any case."""
-    previous: tuple[Any, ...] | None = None
-    last_sent = 0.0
-    redis_stats = RedisStats()
-    while True:
-        try:
-            report = await check(hub, redis_stats)
-            layer = report["components"].get(_layer_component_name(hub), {})
-            hub.set_layer_state(
-                layer.get("status") == "UP", layer.get("details", {}).get("error", "")
-            )
-            await hub.share_health(report)
-            report["cluster"] = hub.cluster_health.summary(time.time())
-            signature = _signature(report)
-            due = time.monotonic() - last_sent >= tigw_settings.HEALTH_UPDATE_SECONDS
-            if signature != previous or due:
-                publish_health(hub, report)
-                previous, last_sent = signature, time.monotonic()
-            else:
-                hub.last_health = report
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.warning("Health check failed", exc_info=True)
-        await asyncio.sleep(tigw_settings.HEALTH_INTERVAL_SECONDS)
-
-
-class ClusterHealth:
-    """The latest report of every worker of this deployment, as each one shared it."""
+class HealthWatch:
+    """Tells ``health`` subscribers when anything changed, or every HEALTH_UPDATE_SECONDS in
+    any case, and keeps the cluster's view current."""
 
     def __init__(self) -> None:
-        self._reports: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._previous: tuple[Any, ...] | None = None
+        self._last_sent = 0.0
+        self._redis_stats = RedisStats()
 
-    def record(self, report: dict[str, Any], received_at: float) -> None:
-        worker = str(report.get("worker", ""))[:200]
-        if worker:
-            self._reports[worker] = (received_at, report)
-
-    def summary(self, now: float) -> dict[str, Any]:
-        """Members, their status and sockets; a worker silent for three intervals is stale,
-        and one silent for ten is forgotten (it stopped, or it was replaced)."""
-        interval = tigw_settings.HEALTH_INTERVAL_SECONDS
-        members = []
-        for worker, (seen, report) in sorted(self._reports.items()):
-            if now - seen > 10 * interval:
-                del self._reports[worker]
-                continue
-            members.append(
-                {
-                    "worker": worker,
-                    "status": report.get("status", "DOWN"),
-                    "sockets": int(report.get("sockets") or 0),
-                    "lastSeen": utc_timestamp(dt.datetime.fromtimestamp(seen, dt.UTC)),
-                    "stale": now - seen > 3 * interval,
-                }
-            )
-        fresh = [m for m in members if not m["stale"]]
-        if fresh and len(fresh) == len(members) and all(m["status"] == "UP" for m in fresh):
-            status = "UP"
-        elif any(m["status"] == "UP" for m in fresh):
-            status = "DEGRADED"
-        else:
-            status = "DOWN"
-        return {
-            "status": status,
-            "workers": len(fresh),
-            "sockets": sum(m["sockets"] for m in fresh),
-            "members": members,
-        }
-
-
-def _record_event(event: str, severity: str, details: dict[str, Any]) -> None:
-    from tigateway_channels.delivery.outbox import record_topic_message
-
-    record_topic_message(
-        "events",
-        "system_event",
-        {"event": event, "severity": severity, "details": details},
-        {"event": [event]},
-    )
-
-
-def layer_state_changed(hub: Hub, up: bool, reason: str) -> None:
-    """Log it, and record a system event (published once the layer is reachable again)."""
-    event = "channel_layer_up" if up else "channel_layer_down"
-    if up:
-        logger.warning("Channel layer reachable again; publishing what was committed meanwhile")
-    else:
-        logger.error("Channel layer unreachable (%s); changes are kept and sent later", reason)
-    details = {"worker": hub.worker_id, "reason": reason[:200]}
-
-    async def record() -> None:
-        try:
-            await database_sync_to_async(_record_event)(event, "INFO" if up else "ERROR", details)
-            if up:
-                from tigateway_channels.delivery import relay
-
-                await hub.rejoin()
-                await relay.publish_pending_async(hub.layer, grace_seconds=0)
-        except Exception:
-            logger.warning("Recording the %s event failed", event, exc_info=True)
-
-    hub.spawn(record())
+    async def check_and_tell(self, hub: Hub) -> None:
+        """Check this worker, share the report with the other workers, tell subscribers."""
+        report = await check(hub, self._redis_stats)
+        layer = report["components"].get(_layer_component_name(hub), {})
+        hub.layer_reachable(layer.get("status") == "UP", layer.get("details", {}).get("error", ""))
+        await hub.share_health(report)
+        report["cluster"] = hub.cluster_summary()
+        signature = _signature(report)
+        due = time.monotonic() - self._last_sent >= tigw_settings.HEALTH_UPDATE_SECONDS
+        tell = signature != self._previous or due
+        hub.keep_health(report, notify=tell)
+        if tell:
+            self._previous, self._last_sent = signature, time.monotonic()

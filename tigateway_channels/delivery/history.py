@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -17,14 +18,22 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from tigateway_channels.conf import tigw_settings
-from tigateway_channels.delivery.streams import TopicMessage
+from tigateway_channels.delivery.streams import StreamPosition, TopicMessage
 from tigateway_channels.models import OutboxMessage, Route, TopicSequence
 
 
-def position(topic: str) -> tuple[int, str]:
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A topic's full state and the position it is valid at."""
+
+    position: StreamPosition
+    items: list[dict[str, Any]]
+
+
+def position(topic: str) -> StreamPosition:
     """The topic's last committed offset and its epoch."""
     sequence = sequence_row(topic)
-    return sequence.offset, sequence.epoch
+    return StreamPosition(sequence.offset, sequence.epoch)
 
 
 def sequence_row(topic: str) -> TopicSequence:
@@ -38,7 +47,7 @@ def sequence_row(topic: str) -> TopicSequence:
 
 def read(topic: str, after: int, until: int | None = None, limit: int = 1000) -> list[TopicMessage]:
     """Messages with ``after < offset <= until`` in offset order (at most ``limit``)."""
-    epoch = position(topic)[1]
+    epoch = position(topic).epoch
     rows = OutboxMessage.objects.filter(topic=topic, offset__gt=after)
     if until is not None:
         rows = rows.filter(offset__lte=until)
@@ -52,7 +61,7 @@ def route_snapshot() -> list[dict[str, Any]]:
     return [route.to_message() for route in Route.objects.order_by("order", "id")]
 
 
-def snapshot(topic: str, provider: str) -> tuple[int, str, list[dict[str, Any]]]:
+def snapshot(topic: str, provider: str) -> Snapshot:
     """The topic's full state and the offset it is valid at, read consistently.
 
     The sequence row lock holds back writers of this topic for the duration of the read, so no
@@ -62,7 +71,7 @@ def snapshot(topic: str, provider: str) -> tuple[int, str, list[dict[str, Any]]]
     with transaction.atomic():
         sequence_row(topic)
         locked = TopicSequence.objects.select_for_update().get(topic=topic)
-        return locked.offset, locked.epoch, state()
+        return Snapshot(StreamPosition(locked.offset, locked.epoch), state())
 
 
 def prune(now: dt.datetime | None = None) -> int:

@@ -5,6 +5,10 @@ a JSON decode and encode per socket, and a Redis connection per ``group_add``. H
 process and event loop joins each topic group once; a message arrives once, already serialised,
 is put in offset order by its ``TopicStream``, and each local socket costs an offset compare, a
 filter check and a queue append. Sockets never touch Redis.
+
+The hub holds that state and does the fan-out; its fields are private and other modules ask it
+through methods. Its background loops live in ``lifecycle.py``, its channel-layer side in
+``membership.py``.
 """
 
 from __future__ import annotations
@@ -15,130 +19,161 @@ import os
 import socket
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 
+from tigateway_channels.asgi_types import Message
 from tigateway_channels.conf import tigw_settings
-from tigateway_channels.delivery import health, history, relay
+from tigateway_channels.delivery import history
+from tigateway_channels.delivery.cluster import HEALTH_EVENT, ClusterHealth, health_message
 from tigateway_channels.delivery.deployment import deployment_id, group_name
-from tigateway_channels.delivery.outbox import DELIVER_EVENT
+from tigateway_channels.delivery.membership import GroupMembership
+from tigateway_channels.delivery.outbox import DELIVER_EVENT, record_topic_message
 from tigateway_channels.delivery.sockets import SocketState, Subscription
-from tigateway_channels.delivery.streams import TopicMessage, TopicStream
+from tigateway_channels.delivery.streams import StreamPosition, TopicMessage, TopicStream
 from tigateway_channels.delivery.topics import TOPICS, SubscriptionFilter
+from tigateway_channels.protocol import encode, make_envelope
 
 logger = logging.getLogger(__name__)
 
-PROBE_EVENT = "tigw.probe"
-HEALTH_EVENT = "tigw.health"
 # Distinct foreign sources logged by name; past this many, they are only counted.
 FOREIGN_SOURCES_LOGGED = 100
+
+# Starts the hub's background loops once it has started (``lifecycle.start_background_tasks``).
+BackgroundStarter = Callable[["Hub"], list["asyncio.Task[Any]"]]
 
 
 class Hub:
     """Joins every topic group once for this process and fans messages out to local sockets."""
 
     def __init__(self, layer_alias: str) -> None:
-        self.layer_alias = layer_alias
-        self.layer: Any = None
-        self.channel: str | None = None
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
-        self.deployment: str | None = None
-        self.groups: dict[str, str] = {}
-        self.foreign_dropped = 0
+        self._membership = GroupMembership(layer_alias)
+        self._worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self._deployment: str | None = None
+        self._foreign_dropped = 0
         self._foreign_sources: set[str] = set()
-        self.streams = {
+        self._streams = {
             name: TopicStream(name, tigw_settings.HISTORY_IN_MEMORY)
             for name, topic in TOPICS.items()
             if topic.has_state
         }
-        self.subscribers: dict[str, dict[SocketState, Subscription]] = {t: {} for t in TOPICS}
-        self.sockets: weakref.WeakSet[SocketState] = weakref.WeakSet()
-        self.delivered = 0
-        self.layer_up = True
-        self.joined = False
-        self.shutting_down = False
-        self.probes: dict[str, asyncio.Future[None]] = {}
-        self.last_health: dict[str, Any] | None = None
-        self.cluster_health = health.ClusterHealth()
+        self._subscribers: dict[str, dict[SocketState, Subscription]] = {t: {} for t in TOPICS}
+        self._sockets: weakref.WeakSet[SocketState] = weakref.WeakSet()
+        self._layer_up = True
+        self._shutting_down = False
+        self._last_health: dict[str, Any] | None = None
+        self._cluster = ClusterHealth()
         self._started: asyncio.Future[None] | None = None
-        self._tasks: list[asyncio.Task[Any]] = []
+        self._tasks: list[asyncio.Task[Any]] = []  # the background loops, kept referenced
         self._filling: set[str] = set()
         self._side_tasks: set[asyncio.Task[Any]] = set()
 
-    # -- lifecycle ----------------------------------------------------------------------
+    # -- what others may read -----------------------------------------------------------
 
-    async def start(self) -> None:
+    @property
+    def worker_id(self) -> str:
+        return self._worker_id
+
+    @property
+    def deployment(self) -> str | None:
+        return self._deployment
+
+    @property
+    def membership(self) -> GroupMembership:
+        """The channel-layer side: joins, receives, probes, the relay's publishes."""
+        return self._membership
+
+    @property
+    def socket_count(self) -> int:
+        return len(self._sockets)
+
+    @property
+    def foreign_dropped(self) -> int:
+        """Messages from another deployment dropped on this deployment's groups."""
+        return self._foreign_dropped
+
+    @property
+    def shutting_down(self) -> bool:
+        return self._shutting_down
+
+    @property
+    def last_health(self) -> dict[str, Any] | None:
+        """This worker's latest health report, sent to each new ``health`` subscriber."""
+        return self._last_health
+
+    def stream(self, topic: str) -> TopicStream | None:
+        """The ordered stream of a topic with state; None for streams of samples."""
+        return self._streams.get(topic)
+
+    def sockets(self) -> list[SocketState]:
+        """The local sockets, as a list that stays valid while sockets come and go."""
+        return list(self._sockets)
+
+    # -- starting and stopping ----------------------------------------------------------
+
+    async def start(self, background: BackgroundStarter | None = None) -> None:
         """Idempotent. Joins every topic group; if the channel layer is unreachable, sockets
-        are served anyway and ``read_forever`` keeps trying to join."""
+        are served anyway and the read loop keeps trying to join. ``background`` starts the
+        loops once (passed in, as ``lifecycle.py`` depends on the hub and not the reverse)."""
         if self._started is None:
             started = self._started = asyncio.get_running_loop().create_future()
             try:
-                self.deployment, self.groups = await database_sync_to_async(self._identity)()
-                await self._try_join()
+                self._deployment, groups = await database_sync_to_async(self._identity)()
+                try:
+                    await self._membership.join(groups)
+                except RuntimeError:  # no such channel layer: a configuration error
+                    raise
+                except Exception as exc:
+                    self.layer_reachable(False, str(exc) or type(exc).__name__)
                 positions = await database_sync_to_async(self._read_positions)()
             except BaseException as exc:
                 self._started = None
                 started.set_exception(exc)
                 started.exception()  # retrieved: the caller gets it from the raise below
                 raise
-            for topic, (offset, epoch) in positions.items():
-                self.streams[topic].start_at(offset, epoch)
+            for topic, position in positions.items():
+                self._streams[topic].start_at(position)
             started.set_result(None)
-            from tigateway_channels.delivery import lifecycle
-
-            self._tasks = lifecycle.start_background_tasks(self)
+            if background is not None:
+                self._tasks = background(self)
         await asyncio.shield(self._started)
 
     @staticmethod
     def _identity() -> tuple[str, dict[str, str]]:
         return deployment_id(), {topic: group_name(topic) for topic in TOPICS}
 
-    def _read_positions(self) -> dict[str, tuple[int, str]]:
-        return {topic: history.position(topic) for topic in self.streams}
+    def _read_positions(self) -> dict[str, StreamPosition]:
+        return {topic: history.position(topic) for topic in self._streams}
 
-    async def _join(self) -> None:
-        self.layer = get_channel_layer(self.layer_alias)
-        if self.layer is None:
-            raise RuntimeError(f"channel layer {self.layer_alias!r} is not configured")
-        if self.channel is None:
-            self.channel = await self.layer.new_channel()
-        await self.join_groups()
-        self.joined = True
+    def begin_shutdown(self) -> bool:
+        """Refuse new sockets from now on; True for the one caller that started the shutdown."""
+        if self._shutting_down:
+            return False
+        self._shutting_down = True
+        return True
 
-    async def join_groups(self) -> None:
-        """Join (or renew) this process's membership of every topic group."""
-        for group in self.groups.values():
-            await self.layer.group_add(group, self.channel)
-
-    async def _try_join(self) -> None:
-        try:
-            await self._join()
-        except RuntimeError:
-            raise
-        except Exception as exc:
-            self.joined = False
-            self.set_layer_state(False, str(exc) or type(exc).__name__)
-
-    def spawn(self, coroutine: Any) -> None:
+    def _spawn(self, coroutine: Any) -> None:
         """Run a side job on the loop, keeping a reference so it is not collected mid-way."""
         task = asyncio.get_running_loop().create_task(coroutine)
         self._side_tasks.add(task)
         task.add_done_callback(self._side_tasks.discard)
 
-    async def rejoin(self) -> None:
-        """After the channel layer came back: join again (a restarted Redis forgot us)."""
-        await self._join()
-        await self.catch_up()
+    # -- the channel layer --------------------------------------------------------------
 
-    async def catch_up(self) -> None:
+    async def rejoin(self) -> None:
+        """Join the groups again (a restarted Redis forgot us), then catch up from history."""
+        await self._membership.join()
+        await self._catch_up()
+
+    async def _catch_up(self) -> None:
         """Deliver from history what was committed while this worker was not listening.
 
         Another worker's relay may publish those messages before this one has rejoined its
         groups; without this, they would reach this worker's sockets only with the next change.
         """
-        for topic, stream in self.streams.items():
+        for topic, stream in self._streams.items():
             if stream.epoch is None:
                 continue
             found = await database_sync_to_async(history.read)(
@@ -147,84 +182,47 @@ class Hub:
             for ready in stream.fill(found):
                 self.fan_out(topic, ready.frame, ready.attrs, ready.offset)
 
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
-        if self.layer is not None and self.channel is not None:
-            for group in self.groups.values():
-                try:
-                    await self.layer.group_discard(group, self.channel)
-                except Exception:
-                    logger.debug("group_discard failed during hub stop", exc_info=True)
-        self._started = None
+    def layer_reachable(self, up: bool, reason: str = "") -> None:
+        """Record a change of the channel layer's reachability: log it and record a system
+        event; once the layer is back, rejoin and publish what was committed meanwhile."""
+        if up == self._layer_up:
+            return
+        self._layer_up = up
+        event = "channel_layer_up" if up else "channel_layer_down"
+        if up:
+            logger.warning("Channel layer reachable again; publishing what was committed meanwhile")
+        else:
+            logger.error("Channel layer unreachable (%s); changes are kept and sent later", reason)
+        details = {"worker": self._worker_id, "reason": reason[:200]}
+        self._spawn(self._after_layer_change(up, event, details))
+
+    async def _after_layer_change(self, up: bool, event: str, details: dict[str, Any]) -> None:
+        try:
+            await database_sync_to_async(_record_system_event)(
+                event, "INFO" if up else "ERROR", details
+            )
+            if up:
+                await self.rejoin()
+                await self._membership.publish_pending(grace_seconds=0)
+        except Exception:
+            logger.warning("Recording the %s event failed", event, exc_info=True)
 
     # -- receiving ----------------------------------------------------------------------
 
-    async def read_forever(self) -> None:
-        """Receive from the channel layer; on failure retry, then rejoin the groups.
+    def on_channel_message(self, message: Message) -> None:
+        """One message from this worker's channel (the read loop in ``lifecycle.py``)."""
+        kind = message.get("type")
+        if kind == DELIVER_EVENT:
+            self.on_topic_message(message)
+        elif kind == HEALTH_EVENT:
+            self._on_health_report(message)
 
-        A Redis restart forgets group memberships (core layer) and subscriptions (pub/sub
-        layer re-subscribes by itself); joining again is harmless either way.
-        """
-        backoff = 0.1
-        while True:
-            try:
-                if not self.joined:
-                    await self._join()
-                    await self.catch_up()
-                message = await self.layer.receive(self.channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.joined = False
-                self.set_layer_state(False, str(exc) or type(exc).__name__)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
-                continue
-            backoff = 0.1
-            kind = message.get("type")
-            if kind == DELIVER_EVENT:
-                self.on_topic_message(message)
-            elif kind == HEALTH_EVENT:
-                self.on_health_report(message)
-            elif kind == PROBE_EVENT:
-                probe = self.probes.pop(message.get("probe", ""), None)
-                if probe is not None and not probe.done():
-                    probe.set_result(None)
-
-    def set_layer_state(self, up: bool, reason: str = "") -> None:
-        """Record a change of reachability as a system event (see ``health.py``)."""
-        if up != self.layer_up:
-            self.layer_up = up
-            health.layer_state_changed(self, up, reason)
-
-    async def share_health(self, report: dict[str, Any]) -> None:
-        """Keep this worker's report and send it to the other workers of this deployment."""
-        self.cluster_health.record(report, time.time())
-        if not self.joined:
-            return
-        message = {"type": HEALTH_EVENT, "deployment": self.deployment, "report": report}
-        try:
-            await self.layer.group_send(self.groups["health"], message)
-        except Exception:
-            logger.debug("Sharing the health report failed", exc_info=True)
-
-    def on_health_report(self, message: dict[str, Any]) -> None:
-        if message.get("deployment") != self.deployment:
-            self._drop_foreign(message)
-            return
-        report = message.get("report")
-        if isinstance(report, dict) and report.get("worker") != self.worker_id:
-            self.cluster_health.record(report, time.time())
-
-    def on_topic_message(self, message: dict[str, Any]) -> None:
-        if message.get("deployment") != self.deployment:
+    def on_topic_message(self, message: Message) -> None:
+        if message.get("deployment") != self._deployment:
             self._drop_foreign(message)
             return
         topic = message.get("topic", "")
-        stream = self.streams.get(topic)
+        stream = self._streams.get(topic)
         if stream is None:
             if "frame" in message:
                 self.fan_out(topic, message["frame"], message.get("attrs") or {}, 0)
@@ -233,12 +231,12 @@ class Hub:
             self.fan_out(topic, ready.frame, ready.attrs, ready.offset)
         if stream.early and topic not in self._filling:
             self._filling.add(topic)
-            self.spawn(self._fill_gap(stream))
+            self._spawn(self._fill_gap(stream))
 
-    def _drop_foreign(self, message: dict[str, Any]) -> None:
+    def _drop_foreign(self, message: Message) -> None:
         """Another deployment's message (a shared Redis, the same GROUP_PREFIX): it must never
         move a stream, trigger a gap fill or reach a socket."""
-        self.foreign_dropped += 1
+        self._foreign_dropped += 1
         source = str(message.get("deployment") or "unknown")[:64]
         if (
             source not in self._foreign_sources
@@ -251,7 +249,7 @@ class Hub:
                 "deployment its own GROUP_PREFIX, or leave it unset (docs/deployment.md)",
                 str(message.get("topic", ""))[:64],
                 source,
-                self.deployment,
+                self._deployment,
             )
 
     async def _fill_gap(self, stream: TopicStream) -> None:
@@ -287,12 +285,11 @@ class Hub:
         finally:
             self._filling.discard(stream.topic)
 
-    def fan_out(self, topic: str, frame: str, attrs: dict[str, list[str]], offset: int) -> int:
+    def fan_out(self, topic: str, frame: str, attrs: dict[str, list[str]], offset: int) -> None:
         """Write one topic message to every local socket whose subscription passes it."""
-        subscribers = self.subscribers.get(topic)
+        subscribers = self._subscribers.get(topic)
         if not subscribers:
-            return 0
-        count = 0
+            return
         for state, subscription in list(subscribers.items()):
             if offset and offset <= subscription.after:
                 continue
@@ -300,51 +297,79 @@ class Hub:
             if allowed and not subscription.filter.matches(attrs):
                 continue
             state.writer.push(frame)
-            count += 1
-        self.delivered += count
-        return count
+
+    # -- health of the cluster ----------------------------------------------------------
+
+    async def share_health(self, report: dict[str, Any]) -> None:
+        """Keep this worker's report and send it to the other workers of this deployment."""
+        self._cluster.record(report, time.time())
+        if not self._membership.joined:
+            return
+        try:
+            await self._membership.send_to_group("health", health_message(self._deployment, report))
+        except Exception:
+            logger.debug("Sharing the health report failed", exc_info=True)
+
+    def _on_health_report(self, message: Message) -> None:
+        if message.get("deployment") != self._deployment:
+            self._drop_foreign(message)
+            return
+        report = message.get("report")
+        if isinstance(report, dict) and report.get("worker") != self._worker_id:
+            self._cluster.record(report, time.time())
+
+    def cluster_summary(self) -> dict[str, Any]:
+        """Every worker of this deployment as its latest shared report describes it."""
+        return self._cluster.summary(time.time())
+
+    def keep_health(self, report: dict[str, Any], *, notify: bool) -> None:
+        """Keep this worker's latest report for new ``health`` subscribers; with ``notify``,
+        send it to the current ones as well."""
+        self._last_health = report
+        if notify:
+            frame = encode(
+                make_envelope(
+                    "health_update",
+                    report,
+                    source=tigw_settings.SOURCE,
+                    extra_metadata={"topic": "health"},
+                )
+            )
+            self.fan_out("health", frame, {}, 0)
 
     # -- sockets ------------------------------------------------------------------------
 
     def attach(self, state: SocketState) -> None:
-        self.sockets.add(state)
+        self._sockets.add(state)
 
     def detach(self, state: SocketState) -> None:
         for topic in list(state.subscriptions):
             self.unsubscribe(state, topic)
-        self.sockets.discard(state)
+        self._sockets.discard(state)
 
     def subscribe(self, state: SocketState, topic: str, subscription: Subscription) -> None:
-        self.subscribers[topic][state] = subscription
+        self._subscribers[topic][state] = subscription
         state.subscriptions[topic] = subscription
 
     def unsubscribe(self, state: SocketState, topic: str) -> None:
-        self.subscribers[topic].pop(state, None)
+        self._subscribers[topic].pop(state, None)
         state.subscriptions.pop(topic, None)
 
     def subscribe_live(self, state: SocketState, topic: str, flt: SubscriptionFilter) -> int:
         """Subscribe from now on; return the offset the subscription starts after."""
-        stream = self.streams.get(topic)
+        stream = self._streams.get(topic)
         after = stream.last if stream is not None else 0
         self.subscribe(state, topic, Subscription(flt, after))
         return after
 
-    @property
-    def socket_count(self) -> int:
-        return len(self.sockets)
 
-    async def relay_forever(self) -> None:
-        """This worker's share of the relay: overdue publishes, and history pruning."""
-        rounds = 0
-        while True:
-            await asyncio.sleep(tigw_settings.RELAY_INTERVAL_SECONDS)
-            rounds += 1
-            try:
-                await relay.publish_pending_async(self.layer)
-                if rounds % 60 == 0:
-                    await database_sync_to_async(relay.prune_history)()
-            except Exception:
-                logger.warning("Relay round failed", exc_info=True)
+def _record_system_event(event: str, severity: str, details: dict[str, Any]) -> None:
+    record_topic_message(
+        "events",
+        "system_event",
+        {"event": event, "severity": severity, "details": details},
+        {"event": [event]},
+    )
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()

@@ -1,4 +1,9 @@
-"""The hub's background work: heartbeats, graceful shutdown, group renewal, relay, health."""
+"""The hub's background work, all of it in one place: reading the channel layer, renewing the
+group memberships, the relay, heartbeats and health, and graceful shutdown.
+
+The hub (``hub.py``) holds the state and does the fan-out; each loop here wakes up, asks the
+hub or the module that owns the logic to do one round, and logs a failure without dying.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +13,33 @@ import os
 import signal
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tigateway_channels.conf import tigw_settings
-from tigateway_channels.delivery import relay
-from tigateway_channels.protocol import CloseCode, encode, make_envelope
-
-if TYPE_CHECKING:
-    from tigateway_channels.delivery.hub import Hub
+from tigateway_channels.delivery.health import HealthWatch
+from tigateway_channels.delivery.hub import Hub, get_hub
+from tigateway_channels.delivery.relay import RelayRounds
+from tigateway_channels.protocol import encode, make_envelope
+from tigateway_channels.protocol.disconnect import Disconnect
 
 logger = logging.getLogger(__name__)
 
 
-def start_background_tasks(hub: Hub) -> list[asyncio.Task[Any]]:
-    from tigateway_channels.delivery import health
+async def start_hub() -> Hub:
+    """This event loop's hub, started, with its background loops running."""
+    hub = get_hub()
+    await hub.start(background=start_background_tasks)
+    return hub
 
+
+def start_background_tasks(hub: Hub) -> list[asyncio.Task[Any]]:
     loop = asyncio.get_running_loop()
     tasks = [
-        loop.create_task(hub.read_forever(), name="tigateway-read"),
+        loop.create_task(read_forever(hub), name="tigateway-read"),
         loop.create_task(renew_groups_forever(hub), name="tigateway-renew"),
-        loop.create_task(hub.relay_forever(), name="tigateway-relay"),
+        loop.create_task(relay_forever(hub), name="tigateway-relay"),
         loop.create_task(heartbeat_forever(hub), name="tigateway-heartbeat"),
-        loop.create_task(health.watch_forever(hub), name="tigateway-health"),
+        loop.create_task(health_forever(hub), name="tigateway-health"),
     ]
     logger.debug("Hub started (graceful shutdown: %s)", tigw_settings.GRACEFUL_SHUTDOWN)
     if tigw_settings.GRACEFUL_SHUTDOWN:
@@ -37,14 +47,63 @@ def start_background_tasks(hub: Hub) -> list[asyncio.Task[Any]]:
     return tasks
 
 
+async def read_forever(hub: Hub) -> None:
+    """Receive from the channel layer; on failure retry, then rejoin the groups.
+
+    A Redis restart forgets group memberships (core layer) and subscriptions (pub/sub
+    layer re-subscribes by itself); joining again is harmless either way.
+    """
+    membership = hub.membership
+    backoff = 0.1
+    while True:
+        try:
+            if not membership.joined:
+                await hub.rejoin()
+            message = await membership.receive()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            membership.lost()
+            hub.layer_reachable(False, str(exc) or type(exc).__name__)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 2.0)
+            continue
+        backoff = 0.1
+        hub.on_channel_message(message)
+
+
 async def renew_groups_forever(hub: Hub) -> None:
     """channels-redis expires group memberships; renew them well before they do."""
     while True:
         await asyncio.sleep(tigw_settings.GROUP_RENEW_SECONDS)
         try:
-            await hub.join_groups()
+            await hub.membership.join()
         except Exception:
             logger.warning("Renewing topic group memberships failed", exc_info=True)
+
+
+async def relay_forever(hub: Hub) -> None:
+    """This worker's share of the relay: overdue publishes, and history pruning."""
+    rounds = RelayRounds()
+    while True:
+        await asyncio.sleep(tigw_settings.RELAY_INTERVAL_SECONDS)
+        try:
+            await rounds.run_async(hub.membership.publish_pending)
+        except Exception:
+            logger.warning("Relay round failed", exc_info=True)
+
+
+async def health_forever(hub: Hub) -> None:
+    """Check this worker every HEALTH_INTERVAL_SECONDS (``health.py`` says what then)."""
+    watch = HealthWatch()
+    while True:
+        try:
+            await watch.check_and_tell(hub)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.warning("Health check failed", exc_info=True)
+        await asyncio.sleep(tigw_settings.HEALTH_INTERVAL_SECONDS)
 
 
 async def heartbeat_forever(hub: Hub) -> None:
@@ -59,13 +118,13 @@ async def heartbeat_forever(hub: Hub) -> None:
     while True:
         await asyncio.sleep(tick)
         now = time.monotonic()
-        for state in list(hub.sockets):
+        for state in hub.sockets():
             if not state.app_heartbeat:
                 continue
             if state.ping_sent_at is not None:
                 if now - state.ping_sent_at > timeout:
                     state.ping_sent_at = None
-                    state.close(CloseCode.HEARTBEAT_TIMEOUT, "no answer to the server's ping")
+                    state.close(Disconnect.HEARTBEAT_TIMEOUT)
             elif now - state.last_heard > interval:
                 state.ping_sent_at = now
                 ping = make_envelope(
@@ -97,19 +156,18 @@ def install_shutdown_handlers(hub: Hub) -> None:
 
 async def shutdown(hub: Hub, signum: int, frame: Any, previous: Any) -> None:
     """Close every socket with 1001, publish what is pending, then let the server stop."""
-    if not hub.shutting_down:
-        hub.shutting_down = True
+    if hub.begin_shutdown():
         logger.info("Shutting down: closing %d socket(s) with 1001", hub.socket_count)
-        for state in list(hub.sockets):
-            state.writer.push_close(CloseCode.SERVER_SHUTTING_DOWN)
+        for state in hub.sockets():
+            state.close(Disconnect.SHUTTING_DOWN)
         grace = tigw_settings.SHUTDOWN_GRACE_SECONDS
         try:
             async with asyncio.timeout(grace):
-                await relay.publish_pending_async(hub.layer, grace_seconds=0)
+                await hub.membership.publish_pending(grace_seconds=0)
         except Exception:
             logger.warning("Publishing pending messages at shutdown failed", exc_info=True)
         deadline = time.monotonic() + grace
-        for state in list(hub.sockets):
+        for state in hub.sockets():
             await state.writer.drained(max(0.0, deadline - time.monotonic()))
     signal.signal(signum, previous)
     if callable(previous):

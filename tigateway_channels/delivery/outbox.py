@@ -21,6 +21,7 @@ from tigateway_channels.conf import tigw_settings
 from tigateway_channels.delivery.deployment import deployment_id, group_name
 from tigateway_channels.delivery.history import sequence_row
 from tigateway_channels.delivery.loop_thread import run_layer_call
+from tigateway_channels.delivery.streams import StreamPosition
 from tigateway_channels.models import OutboxMessage, TopicSequence
 from tigateway_channels.protocol.envelope import encode, make_envelope
 
@@ -29,13 +30,13 @@ logger = logging.getLogger(__name__)
 DELIVER_EVENT = "tigw.deliver"
 
 
-def _next_offset(topic: str) -> tuple[int, str]:
+def _next_position(topic: str) -> StreamPosition:
     """The UPDATE takes the row lock that keeps offsets contiguous until this commit."""
     sequences = TopicSequence.objects.filter(topic=topic)
     if not sequences.update(offset=F("offset") + 1):
         sequence_row(topic)
         sequences.update(offset=F("offset") + 1)
-    return sequences.values_list("offset", "epoch").get()
+    return StreamPosition(*sequences.values_list("offset", "epoch").get())
 
 
 def record_topic_message(
@@ -43,17 +44,17 @@ def record_topic_message(
 ) -> OutboxMessage:
     """Record a topic message in the current transaction and publish it once that commits."""
     with transaction.atomic(savepoint=False):
-        offset, epoch = _next_offset(topic)
+        position = _next_position(topic)
         envelope = make_envelope(
             message_type,
             data,
             source=tigw_settings.SOURCE,
-            extra_metadata={"topic": topic, "offset": offset, "epoch": epoch},
+            extra_metadata={"topic": topic, **position.as_data()},
         )
         message = OutboxMessage.objects.create(
-            topic=topic, offset=offset, frame=encode(envelope), attrs=attrs
+            topic=topic, offset=position.offset, frame=encode(envelope), attrs=attrs
         )
-    transaction.on_commit(lambda: publish_outbox_message(message, epoch))
+    transaction.on_commit(lambda: publish_outbox_message(message, position.epoch))
     return message
 
 

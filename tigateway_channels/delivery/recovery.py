@@ -10,34 +10,38 @@ snapshot of the current state with the offset it is valid at.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from channels.db import database_sync_to_async
 
 from tigateway_channels.conf import tigw_settings
 from tigateway_channels.delivery import history
+from tigateway_channels.delivery.hub import Hub
 from tigateway_channels.delivery.sockets import SocketState, Subscription
-from tigateway_channels.delivery.streams import TopicMessage
+from tigateway_channels.delivery.streams import StreamPosition, TopicMessage, TopicStream
 from tigateway_channels.delivery.topics import TOPICS, SubscriptionFilter
 
-if TYPE_CHECKING:
-    from tigateway_channels.delivery.hub import Hub
+
+@dataclass(frozen=True, slots=True)
+class TopicSubscribed:
+    """How one topic's subscription started: its part of the subscribe ``ack``."""
+
+    # Where the live stream continues; None for streams of samples (no offsets).
+    position: StreamPosition | None = None
+    # Whether the missed messages were replayed; None when the client asked no recovery.
+    recovered: bool | None = None
+    replayed: int = 0
+    # The full state after a failed recovery, as the ack carries it (topics with a snapshot).
+    snapshot: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True)
-class Position:
-    offset: int
-    epoch: str
-
-
-async def _missed(hub: Hub, topic: str, offset: int) -> list[TopicMessage] | None:
+async def _missed(stream: TopicStream, offset: int) -> list[TopicMessage] | None:
     """Everything after ``offset`` up to what this worker has delivered, or None if gone."""
-    stream = hub.streams[topic]
     replay = stream.replay_after(offset)
     if replay is not None:
         return replay
     limit = tigw_settings.MAX_REPLAY_MESSAGES
-    stored = await database_sync_to_async(history.read)(topic, offset, None, limit + 1)
+    stored = await database_sync_to_async(history.read)(stream.topic, offset, None, limit + 1)
     if not stored or stored[0].offset != offset + 1 or len(stored) > limit:
         return None
     if stored[0].epoch != stream.epoch:
@@ -70,44 +74,42 @@ def _replay(
 
 
 async def subscribe_topic(
-    hub: Hub, state: SocketState, topic: str, flt: SubscriptionFilter, recover: Position | None
-) -> dict[str, Any]:
-    """Subscribe one topic; return its part of the ack (position, recovery, snapshot)."""
-    stream = hub.streams.get(topic)
+    hub: Hub,
+    state: SocketState,
+    topic: str,
+    flt: SubscriptionFilter,
+    recover: StreamPosition | None,
+) -> TopicSubscribed:
+    """Subscribe one topic: from now on, or after replaying what the client missed, or after
+    a snapshot of the current state when the missed messages are gone."""
+    stream = hub.stream(topic)
     if stream is None:  # a stream of samples (metrics, logs, health): no offsets, no history
         hub.subscribe_live(state, topic, flt)
-        return {"recovered": False} if recover else {}
+        return TopicSubscribed(recovered=False) if recover else TopicSubscribed()
     if recover is not None and recover.epoch == stream.epoch:
         if recover.offset >= stream.last:
             # Nothing missed here (or the client saw offsets this worker has yet to receive).
             hub.subscribe(state, topic, Subscription(flt, recover.offset))
-            return {
-                "recovered": True,
-                "replayed": 0,
-                "offset": recover.offset,
-                "epoch": stream.epoch,
-            }
-        missed = await _missed(hub, topic, recover.offset)
+            return TopicSubscribed(recover, recovered=True)
+        missed = await _missed(stream, recover.offset)
         if missed is not None:
             sent = _replay(hub, state, topic, flt, missed, recover.offset)
             after = state.subscriptions[topic].after
-            return {"recovered": True, "replayed": sent, "offset": after, "epoch": stream.epoch}
+            return TopicSubscribed(StreamPosition(after, recover.epoch), True, sent)
     if recover is None:
         after = hub.subscribe_live(state, topic, flt)
-        return {"offset": after, "epoch": stream.epoch}
-    result: dict[str, Any] = {"recovered": False}
+        return TopicSubscribed(StreamPosition(after, stream.position.epoch))
     provider = TOPICS[topic].snapshot
     if provider is None:
         after = hub.subscribe_live(state, topic, flt)
-        result.update(offset=after, epoch=stream.epoch)
-        return result
-    offset, epoch, items = await database_sync_to_async(history.snapshot)(topic, provider)
-    newer = stream.replay_after(offset) if epoch == stream.epoch else []
-    _replay(hub, state, topic, flt, newer or [], offset)
+        return TopicSubscribed(StreamPosition(after, stream.position.epoch), recovered=False)
+    snapshot = await database_sync_to_async(history.snapshot)(topic, provider)
+    at = snapshot.position
+    newer = stream.replay_after(at.offset) if at.epoch == stream.epoch else []
+    _replay(hub, state, topic, flt, newer or [], at.offset)
     after = state.subscriptions[topic].after
-    result.update(
-        offset=after,
-        epoch=epoch,
-        snapshot={"offset": offset, "epoch": epoch, TOPICS[topic].snapshot_key: items},
+    return TopicSubscribed(
+        StreamPosition(after, at.epoch),
+        recovered=False,
+        snapshot={**at.as_data(), TOPICS[topic].snapshot_key: snapshot.items},
     )
-    return result

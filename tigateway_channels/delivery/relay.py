@@ -1,17 +1,17 @@
 """The outbox relay: publishes committed messages whose publish after commit never happened.
 
 That is a process killed between commit and publish, or Redis down at the time. Every worker
-runs it (see ``hub.py``), so does ``manage.py tigateway_relay``; several relays may publish the
-same row, and each worker's ``TopicStream`` drops the duplicate, so each offset reaches each
-socket once. That is also why no row lock is held while publishing: a transaction open across a
-network call would hold back writers, and duplicates cost nothing.
+runs it (see ``lifecycle.py``), so does ``manage.py tigateway_relay``; several relays may
+publish the same row, and each worker's ``TopicStream`` drops the duplicate, so each offset
+reaches each socket once. That is also why no row lock is held while publishing: a transaction
+open across a network call would hold back writers, and duplicates cost nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,8 @@ from tigateway_channels.delivery.outbox import channel_layer, channel_message, m
 from tigateway_channels.models import OutboxMessage, TopicSequence
 
 logger = logging.getLogger(__name__)
+
+PRUNE_EVERY_ROUNDS = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +62,20 @@ def _log_unreachable(exc: Exception, waiting: int) -> None:
     logger.warning("Relay: channel layer unreachable (%s); %d rows wait", exc, waiting)
 
 
+async def _send_in_order(layer: Any, rows: list[Overdue], sent: list[Overdue]) -> None:
+    """The relay's one send loop: rows go out in offset order, each appended to ``sent`` once
+    the layer took it; the first failure ends the round, and the rest wait for the next."""
+    for row in rows:
+        await layer.group_send(row.group, row.payload)
+        sent.append(row)
+
+
 async def publish_pending_async(layer: Any, grace_seconds: float | None = None) -> int:
     """The workers' relay: no transaction is held while the channel layer is awaited."""
     rows = await database_sync_to_async(overdue)(grace_seconds=grace_seconds)
     sent: list[Overdue] = []
     try:
-        for row in rows:
-            await layer.group_send(row.group, row.payload)
-            sent.append(row)
+        await _send_in_order(layer, rows, sent)
     except Exception as exc:
         _log_unreachable(exc, len(rows) - len(sent))
     await database_sync_to_async(record_relayed)(sent)
@@ -75,18 +83,49 @@ async def publish_pending_async(layer: Any, grace_seconds: float | None = None) 
 
 
 def publish_pending(limit: int = 500, grace_seconds: float | None = None) -> int:
-    """The same from sync code (``manage.py tigateway_relay``); stops at the first failure."""
+    """The same from sync code (``manage.py tigateway_relay``): the sends run on the process's
+    publisher loop (``loop_thread.py``), which keeps the layer's connections open."""
     rows = overdue(limit, grace_seconds)
     sent: list[Overdue] = []
     try:
         layer = channel_layer()
-        for row in rows:
-            run_layer_call(layer, functools.partial(layer.group_send, row.group, row.payload))
-            sent.append(row)
+        run_layer_call(layer, lambda: _send_in_order(layer, rows, sent))
     except Exception as exc:
         _log_unreachable(exc, len(rows) - len(sent))
     record_relayed(sent)
     return len(sent)
+
+
+@dataclass(frozen=True, slots=True)
+class RelayRound:
+    published: int
+    pruned: int
+
+
+class RelayRounds:
+    """The relay's rounds, for every worker's loop and ``manage.py tigateway_relay`` alike:
+    each round publishes what is overdue; the first round, and every ``PRUNE_EVERY_ROUNDS``-th
+    after it, also prunes history (about once a minute at the default interval)."""
+
+    def __init__(self) -> None:
+        self._count = 0
+
+    def _prune_due(self) -> bool:
+        due = self._count % PRUNE_EVERY_ROUNDS == 0
+        self._count += 1
+        return due
+
+    def run(self, grace_seconds: float | None = None) -> RelayRound:
+        prune = self._prune_due()
+        published = publish_pending(grace_seconds=grace_seconds)
+        return RelayRound(published, prune_history() if prune else 0)
+
+    async def run_async(self, publish: Callable[[], Awaitable[int]]) -> RelayRound:
+        """``publish``: the worker's ``publish_pending_async`` through its own layer."""
+        prune = self._prune_due()
+        published = await publish()
+        pruned = await database_sync_to_async(prune_history)() if prune else 0
+        return RelayRound(published, pruned)
 
 
 def pending_count() -> int:

@@ -6,25 +6,27 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tigateway_channels.asgi_types import Send
 from tigateway_channels.delivery.topics import SubscriptionFilter
+from tigateway_channels.protocol.disconnect import Disconnect
 
 logger = logging.getLogger(__name__)
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
-CLOSE_REASONS = {1001: "going away: server shutting down"}
+# Closes sent beside a dropped queue, kept referenced until they are done.
+_closing: set[asyncio.Task[None]] = set()
 
 
 class SocketWriter:
     """A socket's bounded outgoing queue, drained by one task, so no socket waits on another.
 
     Every server frame (replies and topic messages) goes through it, which keeps them in order.
-    When the queue is full the socket is too slow: ``on_overflow`` closes it and the queue is
-    dropped; the client recovers what it missed by offset when it reconnects.
+    When the queue is full the socket is too slow: the queue is dropped and ``on_overflow``
+    tells the connection, which closes it; the client recovers what it missed by offset when
+    it reconnects.
 
     Fast path: when nothing is queued or in flight, a frame is sent at once by stepping the
     server's ``send`` coroutine by hand. Without backpressure it completes in that one step
@@ -37,6 +39,7 @@ class SocketWriter:
         "_closed",
         "_exempt",
         "_on_overflow",
+        "_overflowed",
         "_queue",
         "_send",
         "_sending",
@@ -47,9 +50,10 @@ class SocketWriter:
 
     def __init__(self, send: Send, limit: int, on_overflow: Callable[[], None]) -> None:
         self._send = send
-        self._queue: collections.deque[str | dict[str, Any]] = collections.deque()
+        self._queue: collections.deque[str | Disconnect] = collections.deque()
         self._wakeup = asyncio.Event()
         self._closed = False
+        self._overflowed = False  # the queue was dropped; the close must not wait behind it
         self._exempt = 0  # queued replay frames, which the live limit does not count
         self._busy: tuple[Any, Any] | None = None  # a fast-path send that suspended
         self._sending = False  # the drain task is inside an awaited send
@@ -74,6 +78,7 @@ class SocketWriter:
             return
         if len(self._queue) - self._exempt >= self.limit:
             self._closed = True
+            self._overflowed = True
             self._queue.clear()
             self._on_overflow()
             return
@@ -126,12 +131,18 @@ class SocketWriter:
             self._exempt += len(frames)
             self._wake()
 
-    def push_close(self, code: int) -> None:
-        """Close after the frames already queued (an error saying why, typically)."""
+    def close(self, disconnect: Disconnect) -> None:
+        """Close after the frames already queued (an error saying why, typically); after an
+        overflow, at once, beside the dropped queue. The connection's close path calls this."""
         if not self._closed:
-            # int(): daphne (autobahn) rejects an IntEnum close code.
-            self._queue.append({"type": "websocket.close", "code": int(code)})
+            self._queue.append(disconnect)
             self._wake()
+        elif self._overflowed:
+            # The drain task may be waiting on the server's backpressure: close beside it.
+            self._overflowed = False
+            task = asyncio.get_running_loop().create_task(self._send_close(disconnect))
+            _closing.add(task)
+            task.add_done_callback(_closing.discard)
 
     async def _drain(self) -> None:
         queue, send, wakeup = self._queue, self._send, self._wakeup
@@ -161,21 +172,16 @@ class SocketWriter:
             self._closed = True
             queue.clear()
 
-    async def _send_close(self, message: dict[str, Any]) -> None:
+    async def _send_close(self, disconnect: Disconnect) -> None:
+        code = disconnect.code
         try:
-            await self._send(message)
+            await self._send({"type": "websocket.close", "code": code})
         except Exception:
-            if message.get("code") in (1000, None) or 3000 <= message["code"] <= 4999:
+            if code == 1000 or 3000 <= code <= 4999:
                 raise
             # daphne (autobahn) lets applications close only with 1000 or 3000-4999; 1001
             # becomes 1000 with the meaning in the reason.
-            await self._send(
-                {
-                    "type": "websocket.close",
-                    "code": 1000,
-                    "reason": CLOSE_REASONS.get(message["code"], ""),
-                }
-            )
+            await self._send({"type": "websocket.close", "code": 1000, "reason": disconnect.reason})
 
     async def drained(self, timeout: float) -> None:
         """Wait until the queue is empty or the writer has finished."""
@@ -218,10 +224,12 @@ class SocketState:
         "writer",
     )
 
-    def __init__(self, writer: SocketWriter, close: Callable[[int, str], None]) -> None:
+    def __init__(self, writer: SocketWriter, close: Callable[[Disconnect], None]) -> None:
         self.writer = writer
         self.subscriptions: dict[str, Subscription] = {}
-        self.close = close  # (code, reason) -> None: sends an error saying why, then closes
+        # The connection's one close path (the consumer's ``close``): it ends the connection's
+        # life and closes the socket after what is queued. Frames go through ``writer``.
+        self.close = close
         self.last_heard = time.monotonic()
         self.ping_sent_at: float | None = None
         # Only clients that sent a ``ping`` get application pings (and 4408).

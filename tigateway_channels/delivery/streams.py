@@ -12,9 +12,24 @@ Pure: no I/O, so it is tested with plain unit tests.
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPosition:
+    """A place in one topic's stream: its last offset, in one history of the topic (``epoch``).
+
+    The one type for a position wherever it travels: read from the database, sent by a client
+    to recover, kept by a stream, reported in a subscribe ``ack``.
+    """
+
+    offset: int
+    epoch: str
+
+    def as_data(self) -> dict[str, Any]:
+        return {"offset": self.offset, "epoch": self.epoch}
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +41,7 @@ class TopicMessage:
     attrs: dict[str, list[str]]
 
     @classmethod
-    def from_channel(cls, message: dict[str, Any]) -> TopicMessage:
+    def from_channel(cls, message: Mapping[str, Any]) -> TopicMessage:
         return cls(
             topic=message["topic"],
             offset=int(message.get("offset") or 0),
@@ -46,18 +61,25 @@ class TopicStream:
         self.recent: collections.deque[TopicMessage] = collections.deque(maxlen=memory)
         self.early: dict[int, TopicMessage] = {}
 
-    def start_at(self, offset: int, epoch: str) -> None:
-        """Begin after ``offset``: what was committed before this worker listened is history."""
-        self.epoch = epoch
-        self.last = offset
+    def start_at(self, position: StreamPosition) -> None:
+        """Begin after ``position``: what was committed before this worker listened is history."""
+        self.epoch = position.epoch
+        self.last = position.offset
         self.recent.clear()
         self.early.clear()
+
+    @property
+    def position(self) -> StreamPosition:
+        """Where this worker's stream stands: the last offset handed to local sockets."""
+        if self.epoch is None:
+            raise RuntimeError(f"The {self.topic!r} stream has not started: it has no position")
+        return StreamPosition(self.last, self.epoch)
 
     def accept(self, message: TopicMessage) -> list[TopicMessage]:
         """Take one arrival; return the messages now deliverable, in offset order."""
         if self.epoch != message.epoch:
             # The topic's history was lost and restarted (a new database): follow the new one.
-            self.start_at(message.offset - 1, message.epoch)
+            self.start_at(StreamPosition(message.offset - 1, message.epoch))
         if message.offset <= self.last or message.offset in self.early:
             return []
         self.early[message.offset] = message

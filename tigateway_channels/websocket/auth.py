@@ -9,7 +9,10 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import AnonymousUser
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
 
+from tigateway_channels.asgi_types import Scope
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError
 
 
@@ -44,12 +47,10 @@ def _refusal_reason(exc: Exception) -> str:
 
 
 def _user_from_token(raw_token: str) -> Identity:
-    from rest_framework_simplejwt.authentication import JWTAuthentication
-    from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
-
     authentication = JWTAuthentication()
     try:
-        validated = authentication.get_validated_token(raw_token)
+        # bytes, as DRF hands it over from the Authorization header.
+        validated = authentication.get_validated_token(raw_token.encode())
         user = authentication.get_user(validated)
     except (InvalidToken, TokenError, AuthenticationFailed) as exc:
         reason = _refusal_reason(exc)
@@ -68,7 +69,7 @@ def _user_from_token(raw_token: str) -> Identity:
     return Identity(user=user, expires_at=expires, method="jwt")
 
 
-async def authenticate(scope: dict[str, Any], token: str | None) -> Identity:
+async def authenticate(scope: Scope, token: str | None) -> Identity:
     """Token wins over session; raise ``UNAUTHORIZED`` for a token that does not verify."""
     if token is not None:
         if len(token) > 8192:

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from tigateway_channels.asgi_types import Scope
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError, field_error
 from tigateway_channels.protocol.json_values import is_scalar
 
@@ -98,7 +99,7 @@ def _client_id(values: list[str]) -> tuple[str | None, list[GatewayError]]:
     return None, [error]
 
 
-def read_connect_params(scope: dict[str, Any]) -> ConnectParams:
+def read_connect_params(scope: Scope) -> ConnectParams:
     raw = scope.get("query_string", b"").decode("latin1")
     try:
         query = parse_qs(raw, max_num_fields=MAX_QUERY_FIELDS)

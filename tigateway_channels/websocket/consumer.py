@@ -2,6 +2,7 @@
 
 It keeps Channels' consumer shape, minus the per-socket channel: topic messages reach the
 socket through the process hub (``hub.py``), never through a channel-layer hop per socket.
+Request handlers see it through the ``Connection`` protocol (``connection.py``).
 """
 
 from __future__ import annotations
@@ -16,24 +17,27 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.utils import await_many_dispatch
 
+from tigateway_channels.asgi_types import Message, Receive, Scope, Send
 from tigateway_channels.conf import tigw_settings
 from tigateway_channels.delivery.hub import get_hub
-from tigateway_channels.delivery.recovery import Position, subscribe_topic
+from tigateway_channels.delivery.lifecycle import start_hub
+from tigateway_channels.delivery.recovery import subscribe_topic
 from tigateway_channels.delivery.sockets import SocketState, SocketWriter
+from tigateway_channels.delivery.streams import StreamPosition
 from tigateway_channels.delivery.topics import TOPICS, SubscriptionFilter, get_topic
 from tigateway_channels.protocol import (
     ClientMessage,
-    CloseCode,
     ErrorCode,
     GatewayError,
     encode,
     make_envelope,
     parse_client_message,
 )
-from tigateway_channels.protocol.messages import peek_request_id
+from tigateway_channels.protocol.disconnect import Disconnect
 from tigateway_channels.services.permissions import require_permission
 from tigateway_channels.websocket.auth import ANONYMOUS, Identity, authenticate
 from tigateway_channels.websocket.connect_params import read_connect_params
+from tigateway_channels.websocket.connection import ConnectionState, next_state
 from tigateway_channels.websocket.handlers import HANDLERS
 from tigateway_channels.websocket.inbound import RequestQueue
 from tigateway_channels.websocket.security import TokenBucket, origin_allowed, request_origin
@@ -44,19 +48,30 @@ KNOWN_TYPES = frozenset(HANDLERS)
 
 
 class GatewayConsumer(AsyncConsumer):
+    # Who is on the socket: set while CONNECTING, read once CONNECTED.
     identity: Identity
-    writer: SocketWriter | None = None
-    state: SocketState | None = None
-    requests: RequestQueue | None = None
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # No per-socket channel: the hub delivers topic messages (see module docstring).
         self.scope = scope
         self.channel_layer = None
         self.base_send = send
         # The server's own send, below the session middleware's wrapper, for the hot path.
-        self.raw_send = scope.get("tigateway.raw_send", send)
+        raw_send: Send = scope.get("tigateway.raw_send", send)
         self.client_id = ""
+        self._state = ConnectionState.CONNECTING
+        self._hub = get_hub()
+        self._writer = SocketWriter(raw_send, tigw_settings.SEND_QUEUE_LIMIT, self._too_slow)
+        self._socket = SocketState(self._writer, self.close)
+        self._requests = RequestQueue(
+            self.answer,
+            self.send_error,
+            TokenBucket(tigw_settings.CLIENT_RATE_PER_SECOND, tigw_settings.CLIENT_RATE_BURST),
+            limit=tigw_settings.CLIENT_QUEUE_LIMIT,
+            max_chars=tigw_settings.CLIENT_QUEUE_BYTES,
+            flood_after=tigw_settings.FLOOD_CLOSE_AFTER,
+            on_flood=self._flooding,
+        )
         self._expiry_timer: asyncio.TimerHandle | None = None
         # Frames a request starts that must follow its reply (the first health_update).
         self._after_reply: list[tuple[str, dict[str, Any]]] = []
@@ -67,7 +82,7 @@ class GatewayConsumer(AsyncConsumer):
         finally:
             self._teardown()
 
-    async def dispatch(self, message: dict[str, Any]) -> None:
+    async def dispatch(self, message: Message) -> None:
         # Channels closes stale DB connections before every event; handlers that use the
         # ORM already do so through database_sync_to_async, so skip the thread hop here.
         kind = message["type"]
@@ -81,35 +96,32 @@ class GatewayConsumer(AsyncConsumer):
     # -- connection ---------------------------------------------------------------------
 
     @property
+    def state(self) -> ConnectionState:
+        return self._state
+
+    def _move_to(self, target: ConnectionState) -> None:
+        self._state = next_state(self._state, target)
+
+    @property
     def user(self) -> Any:
         return self.identity.user
 
-    async def websocket_connect(self, message: dict[str, Any]) -> None:
+    async def websocket_connect(self, message: Message) -> None:
         params = read_connect_params(self.scope)
         self.client_id = params.client_id or ""
         await self.base_send({"type": "websocket.accept"})
-        self.writer = SocketWriter(self.raw_send, tigw_settings.SEND_QUEUE_LIMIT, self._too_slow)
-        self.state = SocketState(self.writer, self._close_for)
-        self.requests = RequestQueue(
-            self.answer,
-            self.send_error,
-            TokenBucket(tigw_settings.CLIENT_RATE_PER_SECOND, tigw_settings.CLIENT_RATE_BURST),
-            limit=tigw_settings.CLIENT_QUEUE_LIMIT,
-            max_chars=tigw_settings.CLIENT_QUEUE_BYTES,
-            flood_after=tigw_settings.FLOOD_CLOSE_AFTER,
-            on_flood=self._flooding,
-        )
-        if not origin_allowed(request_origin(self.scope)):
+        origin = request_origin(self.scope)
+        if origin is not None and not origin_allowed(origin):
             error = GatewayError(
                 ErrorCode.FORBIDDEN,
                 "Origin not allowed",
                 {
                     "field": "origin",
-                    "value": request_origin(self.scope)[:200],
+                    "value": origin[:200],
                     "reason": "not in TIGATEWAY_CHANNELS['ALLOWED_ORIGINS'] or ALLOWED_HOSTS",
                 },
             )
-            return self.close_with_error(error, CloseCode.ORIGIN_NOT_ALLOWED)
+            return self.close(Disconnect.ORIGIN_NOT_ALLOWED, error)
         refused: GatewayError | None = None
         try:
             self.identity = await authenticate(self.scope, params.token)
@@ -118,12 +130,13 @@ class GatewayConsumer(AsyncConsumer):
             # resets its retry counter on every open (the API document's 10.1) loop forever.
             self.identity, refused = ANONYMOUS, error
         self._schedule_token_expiry()
-        hub = get_hub()
-        await hub.start()
+        hub = await start_hub()
+        if self._state is not ConnectionState.CONNECTING:
+            return  # closed while the hub started (the token expired): nothing more to say
         if hub.shutting_down:
-            self.writer.push_close(CloseCode.SERVER_SHUTTING_DOWN)
-            return
-        hub.attach(self.state)
+            return self.close(Disconnect.SHUTTING_DOWN)
+        hub.attach(self._socket)
+        self._move_to(ConnectionState.CONNECTED)
         result: dict[str, Any] = {
             "clientId": self.client_id or None,
             "user": self.user.get_username() if self.identity.is_authenticated else None,
@@ -153,7 +166,7 @@ class GatewayConsumer(AsyncConsumer):
             "Token expired",
             {"field": "token", "reason": "reconnect with a fresh access token"},
         )
-        self.close_with_error(error, CloseCode.UNAUTHORIZED)
+        self.close(Disconnect.TOKEN_EXPIRED, error)
 
     def _too_slow(self) -> None:
         logger.warning(
@@ -161,46 +174,62 @@ class GatewayConsumer(AsyncConsumer):
             self.client_id or "-",
             tigw_settings.SEND_QUEUE_LIMIT,
         )
-        # The writer dropped its queue; the close goes out beside it, on a task the hub keeps
-        # a reference to (it waits for the server's backpressure to ease).
-        get_hub().spawn(self.raw_send({"type": "websocket.close", "code": int(CloseCode.TOO_SLOW)}))
+        self.close(Disconnect.TOO_SLOW)
 
-    def close_with_error(self, error: GatewayError, code: CloseCode) -> None:
-        self.send_error(error, None)
-        if self.writer is not None:
-            self.writer.push_close(int(code))
+    def _flooding(self, request_id: Any) -> None:
+        error = GatewayError(
+            ErrorCode.RATE_LIMITED,
+            "Too many messages; closing",
+            {
+                "reason": "flooding: messages kept arriving faster than they were answered",
+                "limitPerSecond": tigw_settings.CLIENT_RATE_PER_SECOND,
+            },
+        )
+        self.close(Disconnect.FLOODING, error, request_id)
 
-    def _close_for(self, code: int, reason: str) -> None:
-        logger.info("Closing socket %s with %d: %s", self.client_id or "-", code, reason)
-        if self.writer is not None:
-            self.writer.push_close(code)
+    def close(
+        self, disconnect: Disconnect, error: GatewayError | None = None, request_id: Any = None
+    ) -> None:
+        """The one way the server ends a connection: an ``error`` saying why (when there is
+        one), then the close, after the frames already queued. Closing twice is harmless."""
+        if self._state is ConnectionState.CLOSED:
+            return
+        if self._state is not ConnectionState.CLOSING:
+            self._move_to(ConnectionState.CLOSING)
+            level = logging.DEBUG if disconnect is Disconnect.SHUTTING_DOWN else logging.INFO
+            logger.log(
+                level,
+                "Closing socket %s with %d: %s",
+                self.client_id or "-",
+                disconnect.code,
+                disconnect.reason,
+            )
+            if error is not None:
+                self.send_error(error, request_id)
+        # Also when already closing: a writer that dropped its queue sends the close now.
+        self._writer.close(disconnect)
 
     def _teardown(self) -> None:
+        self._move_to(ConnectionState.CLOSED)
         if self._expiry_timer is not None:
             self._expiry_timer.cancel()
-        if self.requests is not None:
-            self.requests.stop()
-        if self.state is not None:
-            get_hub().detach(self.state)
-        if self.writer is not None:
-            self.writer.stop()
+        self._requests.stop()
+        self._hub.detach(self._socket)
+        self._writer.stop()
 
     def heard_from_client(self) -> None:
         """Any client frame proves the socket is alive (server heartbeats, ``lifecycle.py``)."""
-        if self.state is not None:
-            self.state.heard()
+        self._socket.heard()
 
     def opt_in_to_heartbeats(self) -> None:
         """A client that sends ``ping`` speaks the heartbeat protocol, so the server may ping
         it and close it with 4408. Silent clients rely on WebSocket protocol pings instead."""
-        if self.state is not None:
-            self.state.app_heartbeat = True
+        self._socket.app_heartbeat = True
 
     # -- replies ------------------------------------------------------------------------
 
     def send_message(self, message_type: str, data: dict[str, Any]) -> None:
-        assert self.writer is not None
-        self.writer.push(encode(make_envelope(message_type, data, source=tigw_settings.SOURCE)))
+        self._writer.push(encode(make_envelope(message_type, data, source=tigw_settings.SOURCE)))
 
     def send_error(self, error: GatewayError, request_id: Any) -> None:
         """The one place an error becomes a reply, ``requestId`` always present (protocol.md §8)."""
@@ -219,58 +248,15 @@ class GatewayConsumer(AsyncConsumer):
 
     # -- requests -----------------------------------------------------------------------
 
-    async def websocket_receive(self, message: dict[str, Any]) -> None:
-        """Queue the frame to be answered in its turn; refuse at once what cannot be read."""
-        if self.requests is None or not hasattr(self, "identity"):
+    async def websocket_receive(self, message: Message) -> None:
+        """Queue the frame to be answered in its turn; refuse at once what cannot be read.
+
+        Only a CONNECTED socket's frames are answered: before, the connect is not finished;
+        after a close has started, no reply could reach the client."""
+        if self._state is not ConnectionState.CONNECTED:
             return
         self.heard_from_client()
-        text = message.get("text")
-        if text is None:
-            raw = message.get("bytes") or b""
-            error = GatewayError(
-                ErrorCode.INVALID_MESSAGE_FORMAT,
-                "Binary frames are not supported",
-                {"field": "$", "value": None, "reason": "send JSON as a text frame"},
-            )
-            self.requests.refuse(error, peek_request_id(raw))
-            return
-        too_large = self._size_error(text)
-        if too_large is not None:
-            self.requests.refuse(too_large, peek_request_id(text))
-            return
-        self.requests.put(text)
-
-    def _size_error(self, text: str) -> GatewayError | None:
-        limit = tigw_settings.MAX_MESSAGE_BYTES
-        if len(text) * 4 <= limit:  # four bytes per character at most: cannot be over
-            return None
-        size = len(text) if len(text) > limit else len(text.encode())
-        if size <= limit:
-            return None
-        return GatewayError(
-            ErrorCode.MESSAGE_TOO_LARGE,
-            f"Message exceeds {limit} bytes",
-            {
-                "field": "$",
-                "value": size,
-                "limit": limit,
-                "reason": f"the frame has {size} bytes or more; the limit is {limit}: "
-                "split the request or send less",
-            },
-        )
-
-    def _flooding(self, request_id: Any) -> None:
-        error = GatewayError(
-            ErrorCode.RATE_LIMITED,
-            "Too many messages; closing",
-            {
-                "reason": "flooding: messages kept arriving faster than they were answered",
-                "limitPerSecond": tigw_settings.CLIENT_RATE_PER_SECOND,
-            },
-        )
-        self.send_error(error, request_id)
-        if self.writer is not None:
-            self.writer.push_close(int(CloseCode.FLOODING))
+        self._requests.receive(message, tigw_settings.MAX_MESSAGE_BYTES)
 
     async def answer(self, text: str) -> None:
         """Parse and handle one queued frame (called by the request queue, in order)."""
@@ -292,12 +278,12 @@ class GatewayConsumer(AsyncConsumer):
         except Exception:
             self._after_reply.clear()
             logger.exception("Handler for %s failed", request.type)
-            error = GatewayError(
+            internal = GatewayError(
                 ErrorCode.INTERNAL_ERROR,
                 "Internal error; see server logs",
                 {"reason": "an unexpected server error; the details are in the server log"},
             )
-            self.send_error(error, request.id)
+            self.send_error(internal, request.id)
             return
         if handler.reply_type == "pong":
             self.send_message("pong", {"requestId": request.id, **result})
@@ -310,26 +296,25 @@ class GatewayConsumer(AsyncConsumer):
     # -- subscriptions (called by handlers) ---------------------------------------------
 
     async def subscribe(
-        self, filters: dict[str, SubscriptionFilter], recover: dict[str, Position]
+        self, filters: dict[str, SubscriptionFilter], recover: dict[str, StreamPosition]
     ) -> dict[str, Any]:
         """All or nothing: every topic's permission is checked before any is joined."""
         if self.identity.is_authenticated or not tigw_settings.ALLOW_ANONYMOUS_READ:
             await database_sync_to_async(self._check_topic_permissions)(list(filters))
-        hub = get_hub()
-        assert self.state is not None
         result: dict[str, Any] = {"filters": {}, "positions": {}}
         for name, flt in filters.items():
-            outcome = await subscribe_topic(hub, self.state, name, flt, recover.get(name))
+            outcome = await subscribe_topic(self._hub, self._socket, name, flt, recover.get(name))
             result["filters"][name] = flt.as_dict()
-            if "offset" in outcome:
-                result["positions"][name] = {"offset": outcome["offset"], "epoch": outcome["epoch"]}
-            if "recovered" in outcome:
-                result.setdefault("recovered", {})[name] = outcome["recovered"]
-                result.setdefault("replayed", {})[name] = outcome.get("replayed", 0)
-            if "snapshot" in outcome:
-                result.setdefault("snapshot", {})[name] = outcome["snapshot"]
-        if "health" in filters and hub.last_health is not None:
-            self.send_after_reply("health_update", hub.last_health)
+            if outcome.position is not None:
+                result["positions"][name] = outcome.position.as_data()
+            if outcome.recovered is not None:
+                result.setdefault("recovered", {})[name] = outcome.recovered
+                result.setdefault("replayed", {})[name] = outcome.replayed
+            if outcome.snapshot is not None:
+                result.setdefault("snapshot", {})[name] = outcome.snapshot
+        last_health = self._hub.last_health
+        if "health" in filters and last_health is not None:
+            self.send_after_reply("health_update", last_health)
         result["topics"] = self.subscribed_topics()
         return result
 
@@ -345,8 +330,8 @@ class GatewayConsumer(AsyncConsumer):
         for name in names:
             try:
                 wanted[get_topic(name).name] = SubscriptionFilter()
-            except GatewayError as error:
-                refused[name] = error
+            except GatewayError as unknown:
+                refused[name] = unknown
         if self.identity.is_authenticated or not tigw_settings.ALLOW_ANONYMOUS_READ:
             refused.update(await database_sync_to_async(self._refused_topics)(list(wanted)))
         for name, error in refused.items():
@@ -368,12 +353,9 @@ class GatewayConsumer(AsyncConsumer):
         return refused
 
     def unsubscribe(self, topics: list[str]) -> dict[str, Any]:
-        assert self.state is not None
-        hub = get_hub()
         for name in topics:
-            hub.unsubscribe(self.state, name)
+            self._hub.unsubscribe(self._socket, name)
         return {"topics": self.subscribed_topics()}
 
     def subscribed_topics(self) -> list[str]:
-        assert self.state is not None
-        return [name for name in TOPICS if name in self.state.subscriptions]
+        return [name for name in TOPICS if name in self._socket.subscriptions]

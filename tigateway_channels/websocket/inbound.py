@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tigateway_channels.asgi_types import Message
 from tigateway_channels.protocol import ErrorCode, GatewayError
 from tigateway_channels.protocol.messages import peek_request_id
 from tigateway_channels.websocket.security import TokenBucket
@@ -30,6 +31,33 @@ class Refusal:
 
     error: GatewayError
     request_id: Any
+
+
+def _binary_error() -> GatewayError:
+    return GatewayError(
+        ErrorCode.INVALID_MESSAGE_FORMAT,
+        "Binary frames are not supported",
+        {"field": "$", "value": None, "reason": "send JSON as a text frame"},
+    )
+
+
+def _size_error(text: str, limit: int) -> GatewayError | None:
+    if len(text) * 4 <= limit:  # four bytes per character at most: cannot be over
+        return None
+    size = len(text) if len(text) > limit else len(text.encode())
+    if size <= limit:
+        return None
+    return GatewayError(
+        ErrorCode.MESSAGE_TOO_LARGE,
+        f"Message exceeds {limit} bytes",
+        {
+            "field": "$",
+            "value": size,
+            "limit": limit,
+            "reason": f"the frame has {size} bytes or more; the limit is {limit}: "
+            "split the request or send less",
+        },
+    )
 
 
 class RequestQueue:
@@ -77,6 +105,19 @@ class RequestQueue:
     @property
     def pending(self) -> int:
         return len(self._queue)
+
+    def receive(self, message: Message, max_bytes: int) -> None:
+        """Queue a ``websocket.receive``: its text, or the error that a frame which cannot be
+        read (binary, larger than ``max_bytes``) gets in its turn."""
+        text = message.get("text")
+        if text is None:
+            self.refuse(_binary_error(), peek_request_id(message.get("bytes") or b""))
+            return
+        too_large = _size_error(text, max_bytes)
+        if too_large is not None:
+            self.refuse(too_large, peek_request_id(text))
+            return
+        self.put(text)
 
     def put(self, frame: str) -> None:
         """Queue a frame to be parsed and answered in its turn."""

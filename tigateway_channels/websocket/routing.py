@@ -12,6 +12,7 @@ from channels.auth import AuthMiddlewareStack
 from channels.routing import URLRouter
 from django.urls import re_path
 
+from tigateway_channels.asgi_types import Receive, Scope, Send
 from tigateway_channels.websocket.consumer import GatewayConsumer
 
 websocket_urlpatterns = [
@@ -29,8 +30,8 @@ class KeepRawSend:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
-        return await self.inner({**scope, "tigateway.raw_send": send}, receive, send)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.inner({**scope, "tigateway.raw_send": send}, receive, send)
 
 
 def websocket_application(extra_patterns: list[Any] | None = None) -> Any:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.http.request import is_same_domain
+from django.utils.http import is_same_domain
 
+from tigateway_channels.asgi_types import Scope
 from tigateway_channels.conf import tigw_settings
 
 
-def request_origin(scope: dict[str, Any]) -> str | None:
+def request_origin(scope: Scope) -> str | None:
     for name, value in scope.get("headers", ()):
         if name == b"origin":
             return value.decode("latin1")

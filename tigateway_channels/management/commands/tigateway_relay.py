@@ -29,18 +29,15 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, once: bool, grace: float | None, **options: Any) -> None:
-        rounds = 0
+        rounds = relay.RelayRounds()
         while True:
-            published = relay.publish_pending(grace_seconds=grace)
-            if rounds % 60 == 0:
-                pruned = relay.prune_history()
-                if pruned:
-                    self.stdout.write(f"pruned {pruned} message(s) from history")
-            if published or once:
+            done = rounds.run(grace_seconds=grace)
+            if done.pruned:
+                self.stdout.write(f"pruned {done.pruned} message(s) from history")
+            if done.published or once:
                 self.stdout.write(
-                    f"published {published}; {relay.pending_count()} still unpublished"
+                    f"published {done.published}; {relay.pending_count()} still unpublished"
                 )
             if once:
                 return
-            rounds += 1
             time.sleep(tigw_settings.RELAY_INTERVAL_SECONDS)

@@ -26,7 +26,7 @@ from tigateway_channels.websocket.handlers.registry import handles
 
 if TYPE_CHECKING:
     from tigateway_channels.protocol.messages import ClientMessage
-    from tigateway_channels.websocket.consumer import GatewayConsumer
+    from tigateway_channels.websocket.connection import Connection
 
 
 def _key(data: dict[str, Any]) -> tuple[str, str]:
@@ -75,7 +75,7 @@ def _delete(user: Any, key: tuple[str, str], version: Any) -> dict[str, Any]:
 
 
 @handles("config_get")
-async def config_get(conn: GatewayConsumer, message: ClientMessage) -> dict[str, Any]:
+async def config_get(conn: Connection, message: ClientMessage) -> dict[str, Any]:
     key = _key(message.data)
     version = optional(message.data, "version", int, "an integer version")
     anonymous_read = not conn.identity.is_authenticated and tigw_settings.ALLOW_ANONYMOUS_READ
@@ -83,7 +83,7 @@ async def config_get(conn: GatewayConsumer, message: ClientMessage) -> dict[str,
 
 
 @handles("config_update")
-async def config_update(conn: GatewayConsumer, message: ClientMessage) -> dict[str, Any]:
+async def config_update(conn: Connection, message: ClientMessage) -> dict[str, Any]:
     """From a client, always a request: create or replace the document (docs/protocol.md §7)."""
     key = _key(message.data)
     document = require(message.data, "config", dict, "a config object")
@@ -93,7 +93,7 @@ async def config_update(conn: GatewayConsumer, message: ClientMessage) -> dict[s
 
 
 @handles("config_rollback")
-async def config_rollback(conn: GatewayConsumer, message: ClientMessage) -> dict[str, Any]:
+async def config_rollback(conn: Connection, message: ClientMessage) -> dict[str, Any]:
     key = _key(message.data)
     to_version = require(message.data, "toVersion", int, "the version to restore")
     version = optional(message.data, "version", int, "an integer version")
@@ -101,7 +101,7 @@ async def config_rollback(conn: GatewayConsumer, message: ClientMessage) -> dict
 
 
 @handles("config_delete")
-async def config_delete(conn: GatewayConsumer, message: ClientMessage) -> dict[str, Any]:
+async def config_delete(conn: Connection, message: ClientMessage) -> dict[str, Any]:
     key = _key(message.data)
     version = optional(message.data, "version", int, "an integer version")
     return await _delete(conn.user, key, version)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from tigateway_channels.protocol.messages import ClientMessage
-    from tigateway_channels.websocket.consumer import GatewayConsumer
+from tigateway_channels.protocol.messages import ClientMessage
+from tigateway_channels.websocket.connection import Connection
 
-HandlerFunc = Callable[["GatewayConsumer", "ClientMessage"], Awaitable[Any]]
+HandlerFunc = Callable[[Connection, ClientMessage], Awaitable[Any]]
 
 
 @dataclass(frozen=True)

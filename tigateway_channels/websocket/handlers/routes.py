@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from channels.db import database_sync_to_async
 
+from tigateway_channels.protocol.messages import ClientMessage
 from tigateway_channels.services import routes as route_service
 from tigateway_channels.services.permissions import require_permission
+from tigateway_channels.websocket.connection import Connection
 from tigateway_channels.websocket.handlers.fields import optional, require
 from tigateway_channels.websocket.handlers.registry import handles
-
-if TYPE_CHECKING:
-    from tigateway_channels.protocol.messages import ClientMessage
-    from tigateway_channels.websocket.consumer import GatewayConsumer
 
 
 @database_sync_to_async
@@ -35,13 +33,13 @@ def _delete(user: Any, route_id: str, version: Any) -> dict[str, Any]:
 
 
 @handles("route_create")
-async def route_create(conn: GatewayConsumer, message: ClientMessage) -> dict[str, Any]:
+async def route_create(conn: Connection, message: ClientMessage) -> dict[str, Any]:
     route = require(message.data, "route", dict, "a route object")
     return await _create(conn.user, route)
 
 
 @handles("route_update")
-async def route_update(conn: GatewayConsumer, message: ClientMessage) -> dict[str, Any]:
+async def route_update(conn: Connection, message: ClientMessage) -> dict[str, Any]:
     route_id = require(message.data, "routeId", str, "a route id")
     updates = require(message.data, "updates", dict, "an object of fields to change")
     version = optional(message.data, "version", int, "an integer version")
@@ -49,7 +47,7 @@ async def route_update(conn: GatewayConsumer, message: ClientMessage) -> dict[st
 
 
 @handles("route_delete")
-async def route_delete(conn: GatewayConsumer, message: ClientMessage) -> dict[str, Any]:
+async def route_delete(conn: Connection, message: ClientMessage) -> dict[str, Any]:
     route_id = require(message.data, "routeId", str, "a route id")
     version = optional(message.data, "version", int, "an integer version")
     return await _delete(conn.user, route_id, version)

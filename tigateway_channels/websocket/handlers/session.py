@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from tigateway_channels.delivery.recovery import Position
+from tigateway_channels.delivery.streams import StreamPosition
 from tigateway_channels.delivery.topics import get_topic, parse_filter
 from tigateway_channels.protocol.envelope import utc_timestamp
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError
 from tigateway_channels.protocol.json_values import is_integer
+from tigateway_channels.protocol.messages import ClientMessage
+from tigateway_channels.websocket.connection import Connection
 from tigateway_channels.websocket.handlers.fields import optional, require
 from tigateway_channels.websocket.handlers.registry import handles
-
-if TYPE_CHECKING:
-    from tigateway_channels.protocol.messages import ClientMessage
-    from tigateway_channels.websocket.consumer import GatewayConsumer
 
 logger = logging.getLogger(__name__)
 
@@ -23,19 +21,19 @@ MAX_TOPICS_PER_REQUEST = 32
 
 
 @handles("ping", reply_type="pong")
-async def ping(conn: GatewayConsumer, message: ClientMessage) -> dict[str, Any]:
+async def ping(conn: Connection, message: ClientMessage) -> dict[str, Any]:
     conn.opt_in_to_heartbeats()
     return {"serverTime": utc_timestamp()}
 
 
 @handles("pong")
-async def pong(conn: GatewayConsumer, message: ClientMessage) -> dict[str, Any]:
+async def pong(conn: Connection, message: ClientMessage) -> dict[str, Any]:
     conn.heard_from_client()
     return {}
 
 
 @handles("error")
-async def client_error(conn: GatewayConsumer, message: ClientMessage) -> dict[str, Any]:
+async def client_error(conn: Connection, message: ClientMessage) -> dict[str, Any]:
     logger.info("Client %s reported an error: %.500r", conn.client_id, message.data)
     return {}
 
@@ -52,7 +50,7 @@ def topic_list(data: dict[str, Any]) -> list[str]:
 
 
 @handles("subscribe")
-async def subscribe(conn: GatewayConsumer, message: ClientMessage) -> dict[str, Any]:
+async def subscribe(conn: Connection, message: ClientMessage) -> dict[str, Any]:
     topics = topic_list(message.data)
     filters = optional(message.data, "filters", dict, "an object of filters by topic") or {}
     for name in filters:
@@ -71,10 +69,10 @@ async def subscribe(conn: GatewayConsumer, message: ClientMessage) -> dict[str, 
     return await conn.subscribe(parsed, recover)
 
 
-def recovery_positions(data: dict[str, Any], topics: list[str]) -> dict[str, Position]:
+def recovery_positions(data: dict[str, Any], topics: list[str]) -> dict[str, StreamPosition]:
     """``data.recover``: per topic, the last ``offset`` and ``epoch`` the client saw."""
     recover = optional(data, "recover", dict, "an object of positions by topic") or {}
-    positions: dict[str, Position] = {}
+    positions: dict[str, StreamPosition] = {}
     for name, position in recover.items():
         field = f"recover.{name[:64]}"
         if name not in topics:
@@ -105,11 +103,11 @@ def recovery_positions(data: dict[str, Any], topics: list[str]) -> dict[str, Pos
                     "reason": "epoch must be a string of at most 64 characters",
                 },
             )
-        positions[name] = Position(offset, epoch)
+        positions[name] = StreamPosition(offset, epoch)
     return positions
 
 
 @handles("unsubscribe")
-async def unsubscribe(conn: GatewayConsumer, message: ClientMessage) -> dict[str, Any]:
+async def unsubscribe(conn: Connection, message: ClientMessage) -> dict[str, Any]:
     topics = topic_list(message.data)
     return conn.unsubscribe(topics)
