@@ -30,6 +30,7 @@ from tigateway_channels.protocol.errors import GatewayError
 from tigateway_channels.services import config_revisions
 from tigateway_channels.services import configs as config_service
 from tigateway_channels.services import routes as route_service
+from tigateway_channels.services.audit import Actor
 from tigateway_channels.services.errors import error_issues
 from tigateway_channels.services.permissions import ROLLBACK_CONFIG
 
@@ -78,23 +79,26 @@ class RouteAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: Route, form: RouteAdminForm, change: bool
     ) -> None:
         changes = form.route_changes()
+        user, source = request.user, ChangeSource.ADMIN
         if not change:
-            saved = route_service.create_route(changes)
+            saved = route_service.create_route(changes, user=user, source=source)
         elif changes:
+            version = form.cleaned_data.get("expected_version")
             saved = route_service.update_route(
-                obj.pk, changes, expected_version=form.cleaned_data.get("expected_version")
+                obj.pk, changes, expected_version=version, user=user, source=source
             )
         else:
             return
         mirror_saved(obj, saved)
 
     def delete_model(self, request: HttpRequest, obj: Route) -> None:
-        route_service.delete_route(obj.pk)
+        route_service.delete_route(obj.pk, user=request.user, source=ChangeSource.ADMIN)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Route]) -> None:
         # Route by route, never QuerySet.delete(): each deletion must reach the signals.
         with transaction.atomic():
             for route in queryset.select_for_update():
+                route.actor = Actor(request.user, ChangeSource.ADMIN)
                 route.delete()
 
     @admin.action(description=_("Activate selected routes"), permissions=["change"])
@@ -175,12 +179,19 @@ class GatewayConfigAdmin(admin.ModelAdmin):
         mirror_saved(obj, saved)
 
     def delete_model(self, request: HttpRequest, obj: GatewayConfig) -> None:
-        config_service.delete_config(obj.config_type, obj.config_id)
+        config_service.delete_config(
+            obj.config_type, obj.config_id, user=request.user, source=ChangeSource.ADMIN
+        )
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[GatewayConfig]) -> None:
         with transaction.atomic():
             for config in queryset:
-                config_service.delete_config(config.config_type, config.config_id)
+                config_service.delete_config(
+                    config.config_type,
+                    config.config_id,
+                    user=request.user,
+                    source=ChangeSource.ADMIN,
+                )
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
         # Owned routes are PROTECTed against a raw delete; the service deletes them (each one

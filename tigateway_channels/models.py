@@ -51,6 +51,10 @@ class Versioned(models.Model):
 class Route(Versioned):
     """One gateway route; only ACTIVE routes serve traffic."""
 
+    # Who is saving or deleting this instance (services/audit.py), read by the model signals
+    # for the notification's metadata.actor; not a field.
+    actor: Any = None
+
     id = models.CharField(
         primary_key=True,
         max_length=ID_MAX_LENGTH,
@@ -135,6 +139,10 @@ class GatewayConfig(Versioned):
     Written through ``services.configs`` only: it validates, applies and records the change;
     ``delivery.model_signals`` keeps a revision of every saved version and pushes it.
     """
+
+    # Who is saving or deleting this instance (services/audit.py), read by the model signals
+    # for the notification's metadata.actor; not a field.
+    actor: Any = None
 
     # What the config service knows about the save in progress (who, from where, a rollback
     # of which revision: ``services.config_revisions.ConfigChange``); the post_save signal

@@ -148,7 +148,11 @@ class ConfigViewSet(GatewayViewSet):
 
     def destroy(self, request: Request, config_type: str, config_id: str) -> Response:
         config_service.delete_config(
-            config_type, config_id, expected_version=expected_version(request)
+            config_type,
+            config_id,
+            expected_version=expected_version(request),
+            user=request.user,
+            source=ChangeSource.REST,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 

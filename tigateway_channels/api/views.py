@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from tigateway_channels.api.preconditions import expected_version, versioned_response
 from tigateway_channels.api.serializers import RouteSerializer
 from tigateway_channels.api.viewsets import GatewayViewSet
-from tigateway_channels.models import Route
+from tigateway_channels.models import ChangeSource, Route
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError
 from tigateway_channels.protocol.ids import ID_PATTERN
 from tigateway_channels.services import routes as route_service
@@ -95,7 +95,9 @@ class RouteViewSet(GatewayViewSet):
     def create(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        route = route_service.create_route(serializer.validated_data)
+        route = route_service.create_route(
+            serializer.validated_data, user=request.user, source=ChangeSource.REST
+        )
         location = self.reverse_action("detail", args=[route.pk])
         return versioned_response(route.to_message(), status.HTTP_201_CREATED, Location=location)
 
@@ -104,14 +106,21 @@ class RouteViewSet(GatewayViewSet):
         serializer.is_valid(raise_exception=True)
         updates = dict(serializer.validated_data)
         version = expected_version(request, updates.pop("version", None))
-        route = route_service.update_route(pk, updates, expected_version=version)
+        route = route_service.update_route(
+            pk, updates, expected_version=version, user=request.user, source=ChangeSource.REST
+        )
         return versioned_response(route.to_message())
 
     def partial_update(self, request: Request, pk: str) -> Response:
         return self.update(request, pk, partial=True)
 
     def destroy(self, request: Request, pk: str) -> Response:
-        route_service.delete_route(pk, expected_version=expected_version(request))
+        route_service.delete_route(
+            pk,
+            expected_version=expected_version(request),
+            user=request.user,
+            source=ChangeSource.REST,
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _route(self, pk: str) -> Route:

@@ -15,6 +15,7 @@ from django.dispatch import receiver
 
 from tigateway_channels.delivery.outbox import record_topic_message
 from tigateway_channels.models import GatewayConfig, Route
+from tigateway_channels.services.audit import SHELL
 from tigateway_channels.services.config_revisions import ConfigChange, record_revision
 
 
@@ -26,12 +27,19 @@ def route_attrs(route: Route, previous_status: str | None) -> dict[str, list[str
     return {"status": statuses, "routeId": [route.id]}
 
 
+def actor_metadata(instance: Route | GatewayConfig) -> dict[str, Any]:
+    """``metadata.actor``: who made the change and through which entry point; a change made
+    without the services (a shell, a migration) has no known user."""
+    return {"actor": (instance.actor or SHELL).as_metadata()}
+
+
 def publish_route_change(route: Route, action: str, previous_status: str | None) -> None:
     record_topic_message(
         "routes",
         "route_update",
         {"action": action, "route": route.to_message()},
         route_attrs(route, previous_status),
+        actor_metadata(route),
     )
 
 
@@ -67,6 +75,7 @@ def publish_config_change(config: GatewayConfig, action: str) -> None:
         # Spec 5.1: data.config is the document itself; version, times and author beside it.
         {"action": action, **config.to_message()},
         config_attrs(config),
+        actor_metadata(config),
     )
 
 

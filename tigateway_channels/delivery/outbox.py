@@ -40,16 +40,22 @@ def _next_position(topic: str) -> StreamPosition:
 
 
 def record_topic_message(
-    topic: str, message_type: str, data: dict[str, Any], attrs: dict[str, list[str]]
+    topic: str,
+    message_type: str,
+    data: dict[str, Any],
+    attrs: dict[str, list[str]],
+    metadata: dict[str, Any] | None = None,
 ) -> OutboxMessage:
-    """Record a topic message in the current transaction and publish it once that commits."""
+    """Record a topic message in the current transaction and publish it once that commits.
+
+    ``metadata`` adds to the envelope's (the ``actor`` of a route or config change)."""
     with transaction.atomic(savepoint=False):
         position = _next_position(topic)
         envelope = make_envelope(
             message_type,
             data,
             source=tigw_settings.SOURCE,
-            extra_metadata={"topic": topic, **position.as_data()},
+            extra_metadata={"topic": topic, **position.as_data(), **(metadata or {})},
         )
         message = OutboxMessage.objects.create(
             topic=topic, offset=position.offset, frame=encode(envelope), attrs=attrs

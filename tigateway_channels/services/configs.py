@@ -28,6 +28,7 @@ from tigateway_channels.protocol.ids import (
     id_problem,
     is_config_type_name,
 )
+from tigateway_channels.services.audit import Actor, record_change
 from tigateway_channels.services.config_revisions import ConfigChange
 from tigateway_channels.services.config_type_base import DOCUMENT_FIELD, ConfigType, config_issue
 from tigateway_channels.services.config_types import get_config_type, stored_config_type
@@ -194,12 +195,14 @@ def _store(
     document: dict[str, Any],
     change: ConfigChange,
     adopt_routes: bool,
+    actor: Actor,
 ) -> GatewayConfig:
     if config is None:
         config = GatewayConfig(config_type=key[0], config_id=key[1])
     config.document = document
     config.updated_by = change.author
     config._config_change = change  # read by delivery.model_signals
+    config.actor = actor
     if config._state.adding:
         try:
             with transaction.atomic():
@@ -222,6 +225,10 @@ def _store(
     else:
         config.save()
     kind.apply(config, document, adopt_routes=adopt_routes)
+    detail = f"version {config.version}"
+    if change.restored_from is not None:
+        detail += f", the document of version {change.restored_from.version}"
+    record_change(actor, config, change.action, detail)
     return config
 
 
@@ -269,7 +276,8 @@ def save_config(
             return config
         action = "created" if config is None else "updated"
         change = ConfigChange(action, source, _author(user))
-        return _store(kind, config, (config_type, config_id), document, change, adopt_routes)
+        key = (config_type, config_id)
+        return _store(kind, config, key, document, change, adopt_routes, Actor(user, source))
 
 
 def rollback_config(
@@ -294,7 +302,8 @@ def rollback_config(
         _validate(kind, config, revision.document, adopt_routes=False)
         change = ConfigChange("rolled_back", source, _author(user), restored_from=revision)
         key = (config_type, config_id)
-        return _store(kind, config, key, revision.document, change, adopt_routes=False)
+        actor = Actor(user, source)
+        return _store(kind, config, key, revision.document, change, False, actor)
 
 
 def delete_config(
@@ -302,6 +311,8 @@ def delete_config(
     config_id: Any,
     *,
     expected_version: Any = None,
+    user: Any = None,
+    source: str = ChangeSource.SHELL,
     authorize: Authorize | None = None,
 ) -> dict[str, Any]:
     """Delete a config, its history and (``route_config``) its routes; return it as it was."""
@@ -309,6 +320,8 @@ def delete_config(
     with transaction.atomic():
         config = _locked_existing(config_type, config_id, expected_version, authorize)
         last = config.to_message()
+        config.actor = Actor(user, source)
+        record_change(config.actor, config, "deleted", f"version {config.version}")
         kind = stored_config_type(config_type)
         _hold_config_topic()
         kind.remove(config)

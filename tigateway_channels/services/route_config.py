@@ -145,12 +145,15 @@ class RouteConfigType(ConfigType):
         owned = Route.objects.select_for_update().filter(owner_config=config).order_by("pk")
         for route in owned:
             if route.pk not in wanted_ids:
+                route.actor = config.actor  # the config's author changed its routes too
                 route.delete()
         existing = Route.objects.select_for_update().in_bulk(list(wanted_ids))
         for data in wanted:
             stored = existing.get(data["id"])
             if stored is None:
-                Route(**data, owner_config=config).save(force_insert=True)
+                created = Route(**data, owner_config=config)
+                created.actor = config.actor
+                created.save(force_insert=True)
                 continue
             changed = stored.owner_config_id != config.pk
             for name, value in data.items():
@@ -159,10 +162,12 @@ class RouteConfigType(ConfigType):
                     changed = True
             if changed:
                 stored.owner_config = config
+                stored.actor = config.actor
                 stored.save()
 
     def remove(self, config: GatewayConfig) -> None:
         for route in Route.objects.select_for_update().filter(owner_config=config).order_by("pk"):
+            route.actor = config.actor
             route.delete()
 
     def summarize(self, old: dict[str, Any] | None, new: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from django.db import IntegrityError, transaction
 
-from tigateway_channels.models import Route, RouteStatus
+from tigateway_channels.models import ChangeSource, Route, RouteStatus
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError, field_error, field_issue
 from tigateway_channels.protocol.ids import ID_MAX_LENGTH, IdProblem, id_problem
 from tigateway_channels.protocol.json_values import is_integer
@@ -23,6 +23,7 @@ from tigateway_channels.scg import (
     validate_uri,
 )
 from tigateway_channels.scg.scalars import INT_RANGE
+from tigateway_channels.services.audit import Actor, record_change
 from tigateway_channels.services.errors import require_integer, validation_error
 
 WRITABLE_FIELDS = ("id", "uri", "predicates", "filters", "status", "order", "metadata")
@@ -202,7 +203,7 @@ def _sent_version(sent: Any, expected: Any) -> tuple[Any, list[dict[str, Any]]]:
     return sent, []
 
 
-def create_route(data: Any) -> Route:
+def create_route(data: Any, *, user: Any = None, source: str = ChangeSource.SHELL) -> Route:
     """Create a route; one sent back as the server sent it keeps only its writable fields."""
     fields, _ = writable_route_fields(data)
     cleaned = clean_route_data(fields, partial=False)
@@ -216,9 +217,11 @@ def create_route(data: Any) -> Route:
     if Route.objects.filter(pk=cleaned["id"]).exists():
         raise exists
     route = Route(**cleaned)
+    route.actor = actor = Actor(user, source)
     try:
         with transaction.atomic():
             route.save(force_insert=True)
+            record_change(actor, route, "created")
     except IntegrityError:  # a concurrent create with the same id committed first
         if Route.objects.filter(pk=cleaned["id"]).exists():
             raise exists from None
@@ -241,7 +244,14 @@ def _locked_route(route_id: Any) -> Route:
         raise route_not_found(route_id) from None
 
 
-def update_route(route_id: Any, updates: Any, *, expected_version: Any = None) -> Route:
+def update_route(
+    route_id: Any,
+    updates: Any,
+    *,
+    expected_version: Any = None,
+    user: Any = None,
+    source: str = ChangeSource.SHELL,
+) -> Route:
     """Change the given fields; ``updates`` may be the whole route as the server sent it."""
     fields, sent = writable_route_fields(updates, route_id if isinstance(route_id, str) else None)
     expected, issues = _sent_version(sent, expected_version)
@@ -249,18 +259,29 @@ def update_route(route_id: Any, updates: Any, *, expected_version: Any = None) -
     with transaction.atomic():
         route = _locked_route(route_id)
         _check_version(route, expected)
+        changed = [name for name, value in cleaned.items() if getattr(route, name) != value]
         for name, value in cleaned.items():
             setattr(route, name, value)
+        route.actor = actor = Actor(user, source)
         route.save()
+        record_change(actor, route, "updated", ", ".join(changed) or "no field changed")
     return route
 
 
-def delete_route(route_id: Any, *, expected_version: Any = None) -> dict[str, Any]:
+def delete_route(
+    route_id: Any,
+    *,
+    expected_version: Any = None,
+    user: Any = None,
+    source: str = ChangeSource.SHELL,
+) -> dict[str, Any]:
     """Delete and return the route as it last was."""
     with transaction.atomic():
         route = _locked_route(route_id)
         _check_version(route, expected_version)
         last = route.to_message()
+        route.actor = actor = Actor(user, source)
+        record_change(actor, route, "deleted")
         route.delete()
     return last
 

@@ -71,7 +71,9 @@ def _rollback(user: Any, key: tuple[str, str], to_version: int, version: Any) ->
 @database_sync_to_async
 def _delete(user: Any, key: tuple[str, str], version: Any) -> dict[str, Any]:
     require_permission(user, DELETE_CONFIG, "delete gateway configs")
-    return config_service.delete_config(*key, expected_version=version)
+    return config_service.delete_config(
+        *key, expected_version=version, user=user, source=ChangeSource.WEBSOCKET
+    )
 
 
 @handles("config_get")

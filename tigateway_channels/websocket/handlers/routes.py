@@ -6,6 +6,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
+from tigateway_channels.models import ChangeSource
 from tigateway_channels.protocol.messages import ClientMessage
 from tigateway_channels.services import routes as route_service
 from tigateway_channels.services.permissions import require_permission
@@ -13,23 +14,30 @@ from tigateway_channels.websocket.connection import Connection
 from tigateway_channels.websocket.handlers.fields import optional, require
 from tigateway_channels.websocket.handlers.registry import handles
 
+WEBSOCKET = ChangeSource.WEBSOCKET
+
 
 @database_sync_to_async
 def _create(user: Any, route: dict[str, Any]) -> dict[str, Any]:
     require_permission(user, "tigateway_channels.add_route", "create routes")
-    return route_service.create_route(route).to_message()
+    return route_service.create_route(route, user=user, source=WEBSOCKET).to_message()
 
 
 @database_sync_to_async
 def _update(user: Any, route_id: str, updates: dict[str, Any], version: Any) -> dict[str, Any]:
     require_permission(user, "tigateway_channels.change_route", "change routes")
-    return route_service.update_route(route_id, updates, expected_version=version).to_message()
+    route = route_service.update_route(
+        route_id, updates, expected_version=version, user=user, source=WEBSOCKET
+    )
+    return route.to_message()
 
 
 @database_sync_to_async
 def _delete(user: Any, route_id: str, version: Any) -> dict[str, Any]:
     require_permission(user, "tigateway_channels.delete_route", "delete routes")
-    return route_service.delete_route(route_id, expected_version=version)
+    return route_service.delete_route(
+        route_id, expected_version=version, user=user, source=WEBSOCKET
+    )
 
 
 @handles("route_create")
