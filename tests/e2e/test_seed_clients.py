@@ -49,6 +49,7 @@ AUTH_WINDOW_SECONDS = float(os.environ.get("TIGW_SEED_AUTH_WINDOW_SECONDS", "20"
 
 pytestmark = [
     pytest.mark.services,
+    pytest.mark.one_combination,
     # Setup of the module's runs counts against the first test that uses them.
     pytest.mark.timeout(int(RUN_SECONDS + AUTH_WINDOW_SECONDS + 300)),
 ]
