@@ -1,0 +1,277 @@
+"""The route table: compiled ACTIVE routes in order, an index over them, and Weight groups.
+
+A ``RouteTable`` is immutable. The follower builds a new one for every change and swaps one
+reference, so a request sees either the old table or the new one, never a half-applied
+change. ``TableBuilder`` keeps the compiled form of each route between builds: a change
+recompiles only the route that changed.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from tigateway_channels.gateway.chain import FilterChain, GatewayFilter
+from tigateway_channels.gateway.context import GatewayContext
+from tigateway_channels.gateway.exchange import Exchange
+from tigateway_channels.gateway.filters import compile_filter
+from tigateway_channels.gateway.index import RouteIndex
+from tigateway_channels.gateway.predicates import (
+    HostPredicate,
+    PathPredicate,
+    Predicate,
+    WeightPredicate,
+    compile_predicate,
+)
+from tigateway_channels.scg import Definition, parse_filters, parse_predicates
+
+logger = logging.getLogger(__name__)
+
+ACTIVE = "ACTIVE"
+_CONNECT_KEYS = ("connect-timeout", "connectTimeout")
+_READ_KEYS = ("response-timeout", "responseTimeout", "read-timeout", "readTimeout")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a route sends requests: ``url`` (scheme://host:port), ``lb`` or ``forward``."""
+
+    kind: str
+    scheme: str = "http"
+    host: str = ""
+    port: int | None = None
+    service: str = ""
+    path: str = ""
+
+    @property
+    def origin(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}" + (f":{self.port}" if self.port else "")
+
+
+def parse_target(uri: str) -> Target:
+    """A validated route ``uri`` as a target (``scg.uri`` normalised it)."""
+    if uri.startswith("forward:"):
+        rest = uri[len("forward:") :]
+        return Target("forward", path=rest[2:] if rest.startswith("///") else rest)
+    if uri.startswith("lb:"):
+        scheme, _, rest = uri[3:].rpartition("//")
+        scheme = scheme.rstrip(":") or "http"
+        service = rest.split("/", 1)[0].split("?", 1)[0]
+        return Target("lb", scheme=scheme, service=service)
+    parts = urlsplit(uri)
+    return Target("url", scheme=parts.scheme, host=parts.hostname or "", port=parts.port)
+
+
+def _timeout(metadata: Mapping[str, Any], keys: tuple[str, ...]) -> float | None:
+    """SCG's per-route metadata, in milliseconds; a negative response timeout disables it."""
+    for key in keys:
+        if key in metadata:
+            try:
+                value = float(metadata[key])
+            except (TypeError, ValueError):
+                return None
+            return value / 1000 if value >= 0 else float("inf")
+    return None
+
+
+def merge_filters(
+    global_filters: list[Definition], route_filters: list[Definition]
+) -> list[Definition]:
+    """SCG's order: global filter #k and route filter #k both have order k; a stable sort puts
+    the global one first (so global #2 runs after route #1)."""
+    merged: list[tuple[int, int, Definition]] = [
+        (position, 0, definition) for position, definition in enumerate(global_filters)
+    ]
+    merged += [(position, 1, definition) for position, definition in enumerate(route_filters)]
+    merged.sort(key=lambda item: (item[0], item[1]))
+    return [definition for _, _, definition in merged]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CompiledRoute:
+    id: str
+    order: int
+    target: Target
+    predicates: tuple[Predicate, ...]
+    chain: FilterChain
+    connect_timeout: float | None
+    read_timeout: float | None
+    path_prefixes: tuple[tuple[str, ...], ...] | None
+    host_literals: tuple[str, ...] | None
+    weight: tuple[str, int] | None
+    source: Mapping[str, Any]
+
+    def matches(self, exchange: Exchange) -> bool:
+        for predicate in self.predicates:
+            if not predicate(exchange):
+                return False
+        return True
+
+
+def compile_route(
+    route: Mapping[str, Any], global_filters: list[Definition], context: GatewayContext
+) -> CompiledRoute:
+    """Compile one route (as routes travel: ``id``, ``uri``, ``predicates``, ...); raises on a
+    route this gateway cannot serve."""
+    route_id = str(route["id"])
+    definitions = parse_predicates(route.get("predicates") or [])
+    predicates = tuple(
+        compile_predicate(d, route_id, host_include_port=context.host_include_port)
+        for d in definitions
+    )
+    filters = merge_filters(global_filters, parse_filters(route.get("filters") or []))
+    chain = FilterChain(tuple(compile_filter(d, route_id, context) for d in filters))
+    path = next((p for p in predicates if isinstance(p, PathPredicate)), None)
+    host = next((p for p in predicates if isinstance(p, HostPredicate)), None)
+    weight = next((p for p in predicates if isinstance(p, WeightPredicate)), None)
+    metadata = route.get("metadata") or {}
+    return CompiledRoute(
+        id=route_id,
+        order=int(route.get("order") or 0),
+        target=parse_target(str(route["uri"])),
+        predicates=predicates,
+        chain=chain,
+        connect_timeout=_timeout(metadata, _CONNECT_KEYS),
+        read_timeout=_timeout(metadata, _READ_KEYS),
+        path_prefixes=path.prefixes if path is not None else None,
+        host_literals=host.literals if host is not None else None,
+        weight=(weight.group, weight.weight) if weight is not None else None,
+        source=route,
+    )
+
+
+class RouteTable:
+    """Immutable: the routes in order (``order`` ascending, then id), indexed."""
+
+    __slots__ = ("_index", "_weights", "failed", "routes")
+
+    def __init__(self, routes: Iterable[CompiledRoute], failed: Mapping[str, str] | None = None):
+        self.routes: tuple[CompiledRoute, ...] = tuple(
+            sorted(routes, key=lambda route: (route.order, route.id))
+        )
+        self.failed = dict(failed or {})
+        self._index = RouteIndex(self.routes)
+        groups: dict[str, tuple[list[float], list[str]]] = {}
+        for route in self.routes:
+            if route.weight is None:
+                continue
+            group, weight = route.weight
+            bounds, ids = groups.setdefault(group, ([], []))
+            bounds.append((bounds[-1] if bounds else 0.0) + weight)
+            ids.append(route.id)
+        self._weights = groups
+
+    def __len__(self) -> int:
+        return len(self.routes)
+
+    def lookup(self, exchange: Exchange) -> CompiledRoute | None:
+        """The first route, in order, whose predicates all hold."""
+        exchange.table = self
+        routes = self.routes
+        for position in self._index.candidates(exchange.host, exchange.segments):
+            route = routes[position]
+            if exchange.variables:
+                exchange.variables = {}
+            if route.matches(exchange):
+                exchange.route = route
+                return route
+        return None
+
+    def draw_weight(self, group: str, draw: float) -> str | None:
+        """The route a uniform draw in [0, 1) picks in a Weight group (None if all weigh 0)."""
+        found = self._weights.get(group)
+        if found is None:
+            return None
+        bounds, ids = found
+        total = bounds[-1]
+        if total <= 0:
+            return None
+        return ids[bisect.bisect_right(bounds, draw * total)]
+
+
+class TableBuilder:
+    """The follower's state: routes and global filters by source, compiled on demand."""
+
+    def __init__(self, context: GatewayContext) -> None:
+        self.context = context
+        self.routes: dict[str, Mapping[str, Any]] = {}
+        self.global_filters: dict[str, list[Any]] = {}
+        self._compiled: dict[str, tuple[bytes, CompiledRoute | str]] = {}
+        self._globals: list[Definition] | None = None
+
+    def reset(self, routes: Iterable[Mapping[str, Any]], global_filters: Mapping[str, list[Any]]):
+        self.routes = {str(route["id"]): route for route in routes}
+        self.global_filters = dict(global_filters)
+        self._compiled.clear()
+        self._globals = None
+
+    def put_route(self, route: Mapping[str, Any]) -> None:
+        self.routes[str(route["id"])] = route
+
+    def delete_route(self, route_id: str) -> None:
+        self.routes.pop(route_id, None)
+        self._compiled.pop(route_id, None)
+
+    def set_global_filters(self, config_id: str, filters: list[Any] | None) -> None:
+        if filters:
+            self.global_filters[config_id] = list(filters)
+        else:
+            self.global_filters.pop(config_id, None)
+        self._globals = None
+        self._compiled.clear()
+
+    def _global_definitions(self) -> list[Definition]:
+        """Every route_config's globalFilters, configs in id order, each in its own order."""
+        if self._globals is None:
+            definitions: list[Definition] = []
+            for config_id in sorted(self.global_filters):
+                try:
+                    definitions += parse_filters(self.global_filters[config_id])
+                except ValueError as exc:
+                    logger.error("globalFilters of route_config %s ignored: %s", config_id, exc)
+            self._globals = definitions
+        return self._globals
+
+    def build(self) -> RouteTable:
+        globals_ = self._global_definitions()
+        compiled: list[CompiledRoute] = []
+        failed: dict[str, str] = {}
+        for route_id, route in self.routes.items():
+            if route.get("status", ACTIVE) != ACTIVE:
+                self._compiled.pop(route_id, None)
+                continue
+            key = orjson.dumps(
+                [route.get(k) for k in ("uri", "predicates", "filters", "order", "metadata")]
+            )
+            cached = self._compiled.get(route_id)
+            if cached is None or cached[0] != key:
+                try:
+                    result: CompiledRoute | str = compile_route(route, globals_, self.context)
+                except Exception as exc:
+                    logger.error("Route %s cannot be served and is skipped: %s", route_id, exc)
+                    result = str(exc)
+                cached = self._compiled[route_id] = (key, result)
+            if isinstance(cached[1], str):
+                failed[route_id] = cached[1]
+            else:
+                compiled.append(cached[1])
+        return RouteTable(compiled, failed)
+
+
+__all__ = [
+    "CompiledRoute",
+    "GatewayFilter",
+    "RouteTable",
+    "TableBuilder",
+    "Target",
+    "compile_route",
+    "merge_filters",
+    "parse_target",
+]
