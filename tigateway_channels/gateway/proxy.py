@@ -41,7 +41,10 @@ class NoRoute(Exception):
 
 
 def forwarded_headers(exchange: Exchange, headers: Headers) -> Headers:
-    """Append X-Forwarded-For/-Proto/-Host/-Port and Forwarded (RFC 7239), as SCG does."""
+    """Append X-Forwarded-For/-Proto/-Host/-Port and Forwarded (RFC 7239), as SCG does.
+
+    Behind a trusted load balancer (``--forwarded-allow-ips``) the server took the client's
+    address from the last X-Forwarded-For entry; that entry is not appended a second time."""
     client = exchange.client or "unknown"
     proto = _HTTP_SCHEME.get(exchange.scheme, exchange.scheme)
     host = exchange.host or ""
@@ -62,6 +65,9 @@ def forwarded_headers(exchange: Exchange, headers: Headers) -> Headers:
             seen[key] = seen[key] + b", " + value if key in seen else value
         else:
             out.append((key, value))
+    last_for = seen.get(b"x-forwarded-for", b"").rsplit(b",", 1)[-1].strip()
+    if last_for and last_for.decode("latin-1") == client:
+        added[b"x-forwarded-for"] = ""
     for key, text in added.items():
         if not text:
             if key in seen:

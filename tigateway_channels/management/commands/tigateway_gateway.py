@@ -27,9 +27,9 @@ class Command(BaseCommand):
             "--forwarded-allow-ips",
             default=None,
             help=(
-                "Comma-separated addresses of the load balancers whose X-Forwarded-For/-Proto "
-                "the gateway trusts for the client address (uvicorn's option; default: "
-                "127.0.0.1, or $FORWARDED_ALLOW_IPS)."
+                "Comma-separated addresses (or '*') of the load balancers whose "
+                "X-Forwarded-For/-Proto give the client's address and scheme (uvicorn's proxy "
+                "headers). Default: none; the client is the TCP peer, as in Spring Cloud Gateway."
             ),
         )
         parser.add_argument("--log-level", default="warning", help="uvicorn's log level (warning).")
@@ -66,7 +66,7 @@ class Command(BaseCommand):
             lifespan="on",
             log_level=options["log_level"],
             access_log=options["access_log"],
-            proxy_headers=True,
+            proxy_headers=options["forwarded_allow_ips"] is not None,
             forwarded_allow_ips=options["forwarded_allow_ips"],
             timeout_graceful_shutdown=options["timeout_graceful_shutdown"],
             server_header=False,
