@@ -62,8 +62,8 @@ def test_a_change_recompiles_only_the_route_that_changed() -> None:
 
 
 def test_targets_of_every_uri_form() -> None:
-    assert parse_target("http://users:8080").origin == "http://users:8080"
-    assert parse_target("https://[::1]:8443").origin == "https://[::1]:8443"
+    assert parse_target("http://users:8080").origin() == "http://users:8080"
+    assert parse_target("https://[::1]:8443").origin("wss") == "wss://[::1]:8443"
     lb = parse_target("lb://user-service")
     assert (lb.kind, lb.scheme, lb.service) == ("lb", "http", "user-service")
     ws = parse_target("lb:ws://chat")

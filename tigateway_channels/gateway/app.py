@@ -107,7 +107,7 @@ async def send_response(send: Send, response: GatewayResponse, exchange: Exchang
         raise
     finally:
         if response.release is not None:
-            await response.release()
+            response.release()
     await send({"type": "http.response.body", "body": b""})
 
 

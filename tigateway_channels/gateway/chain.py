@@ -57,10 +57,7 @@ class FilterChain:
     def __init__(self, filters: tuple[GatewayFilter, ...]) -> None:
         self.filters = filters
 
-    async def run(self, exchange: Exchange, terminal: Terminal) -> GatewayResponse:
-        return await self._run(exchange, 0, terminal)
-
-    async def _run(self, exchange: Exchange, start: int, terminal: Terminal) -> GatewayResponse:
+    async def run(self, exchange: Exchange, terminal: Terminal, start: int = 0) -> GatewayResponse:
         posts: list[Post] = []
         filters = self.filters
         index = start
@@ -72,7 +69,7 @@ class FilterChain:
             if link.post is not None:
                 posts.append(link.post)
             if link.around is not None:
-                rest = functools.partial(self._run, exchange, index + 1, terminal)
+                rest = functools.partial(self.run, exchange, terminal, index + 1)
                 response = await link.around(exchange, rest)
                 break
             index += 1

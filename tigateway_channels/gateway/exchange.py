@@ -8,7 +8,7 @@ lower-case names, so nothing is decoded that no predicate or filter reads.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -84,14 +84,18 @@ class Exchange:
         if "?" in path:  # some servers keep the query in raw_path
             path = path.split("?", 1)[0]
         headers: Headers = list(scope.get("headers") or ())
-        host = first_header(headers, b"host")
-        client = scope.get("client")
+        host = None
         has_body = False
-        if receive is not None:
-            length = first_header(headers, b"content-length")
-            has_body = (length is not None and length.strip() not in (b"", b"0")) or (
-                first_header(headers, b"transfer-encoding") is not None
-            )
+        for key, value in headers:  # one pass: the hot path reads three headers
+            if key == b"host":
+                if host is None:
+                    host = value
+            elif key == b"content-length":
+                has_body = has_body or value.strip() not in (b"", b"0")
+            elif key == b"transfer-encoding":
+                has_body = True
+        has_body = has_body and receive is not None
+        client = scope.get("client")
         scheme = scope.get("scheme") or ("ws" if scope["type"] == "websocket" else "http")
         return cls(
             scope=scope,
@@ -142,14 +146,14 @@ class GatewayResponse:
     headers: Headers
     body: bytes = b""
     stream: AsyncIterator[bytes] | None = None
-    release: Callable[[], Awaitable[None]] | None = None
+    release: Callable[[], None] | None = None
     # Set on a WebSocket upgrade that reached the upstream: the open upstream connection.
     upstream_socket: Any = None
 
     async def discard(self) -> None:
         """Let go of an upstream response that will not be sent (Retry's failed attempts)."""
         if self.release is not None:
-            await self.release()
+            self.release()
 
 
 def json_response(status: int, payload: bytes, extra: Headers | None = None) -> GatewayResponse:

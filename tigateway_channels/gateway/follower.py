@@ -14,6 +14,7 @@ so a refactor of the hub does not touch it.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -160,6 +161,11 @@ class Follower:
         table = self.builder.build()
         self.tables_built += 1
         self.on_table(table)
+        # A large table is hundreds of thousands of long-lived objects; left to the cyclic
+        # collector, every full collection walks them all (~60 ms at 10,000 routes) in the
+        # middle of requests. Frozen, they are skipped; a dropped table is still freed by
+        # reference counting (compiled routes hold no cycles).
+        gc.freeze()
 
     def _changed(self) -> None:
         """Coalesce a burst (a route_config applying many routes) into one rebuild, made as

@@ -13,6 +13,7 @@ Request and response bodies are streamed both ways; nothing is buffered (Retry's
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,12 @@ from tigateway_channels.gateway.asgi_types import ASGIApp, Headers, Message
 from tigateway_channels.gateway.chain import UpstreamFailure
 from tigateway_channels.gateway.exchange import Exchange, GatewayResponse, first_header
 from tigateway_channels.gateway.registry import Instance, ServiceRegistry
-from tigateway_channels.gateway.upstream import UpstreamClient, response_body, without_hop_by_hop
+from tigateway_channels.gateway.upstream import (
+    HOP_BY_HOP,
+    UpstreamClient,
+    response_body,
+    without_hop_by_hop,
+)
 
 if TYPE_CHECKING:
     from tigateway_channels.gateway.table import CompiledRoute, RouteTable
@@ -78,14 +84,43 @@ def forwarded_headers(exchange: Exchange, headers: Headers) -> Headers:
     return out
 
 
+_FORWARDED = frozenset(
+    {b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-forwarded-port"}
+) | {b"forwarded"}
+_DROP = HOP_BY_HOP | {b"host"}
+
+
 def upstream_request_headers(
     exchange: Exchange, extra: frozenset[bytes] = frozenset()
 ) -> list[tuple[str, str]]:
-    headers = without_hop_by_hop(exchange.headers, extra | {b"host"})
-    return [
-        (key.decode("latin-1"), value.decode("latin-1"))
-        for key, value in forwarded_headers(exchange, headers)
-    ]
+    """The request headers for the upstream: hop-by-hop and Host dropped, forwarding added."""
+    headers = exchange.headers
+    for key, _ in headers:
+        if key == b"connection" or key in _FORWARDED:
+            # Connection-named headers to drop, or forwarding headers to append to.
+            exact = forwarded_headers(exchange, without_hop_by_hop(headers, extra | {b"host"}))
+            return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in exact]
+    # The common case, in one pass: ASGI servers give lower-case names.
+    drop = _DROP | extra if extra else _DROP
+    out = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers if k not in drop]
+    client = exchange.client or "unknown"
+    proto = _HTTP_SCHEME.get(exchange.scheme, exchange.scheme)
+    host = exchange.host
+    node = f'"[{client}]"' if ":" in client else client
+    out.append(("x-forwarded-for", client))
+    out.append(("x-forwarded-proto", proto))
+    server = exchange.scope.get("server")
+    if host:
+        out.append(("x-forwarded-host", host))
+    if server and server[1]:
+        out.append(("x-forwarded-port", str(server[1])))
+    out.append(
+        (
+            "forwarded",
+            f'for={node};proto={proto};host="{host}"' if host else f"for={node};proto={proto}",
+        )
+    )
+    return out
 
 
 def target_url(origin: str, exchange: Exchange) -> str:
@@ -114,16 +149,18 @@ class Proxy:
         if target.kind == "lb":
             instance = await self.registry.choose(target.service)
             return instance.origin(scheme_map.get(target.scheme, target.scheme)), instance
-        scheme = scheme_map.get(target.scheme, target.scheme)
-        host = f"[{target.host}]" if ":" in target.host else target.host
-        return f"{scheme}://{host}" + (f":{target.port}" if target.port else ""), None
+        return target.origin(scheme_map.get(target.scheme, target.scheme)), None
 
     async def __call__(self, exchange: Exchange) -> GatewayResponse:
         route = exchange.route
         assert route is not None
-        if route.target.kind == "forward":
-            return await self.forward(exchange, route.target.path)
-        origin, instance = await self.origin(route, _HTTP_SCHEME)
+        target = route.target
+        if target.kind == "url":
+            origin, instance = route.http_origin, None
+        elif target.kind == "lb":
+            origin, instance = await self.origin(route, _HTTP_SCHEME)
+        else:
+            return await self.forward(exchange, target.path)
         url = target_url(origin, exchange)
         try:
             upstream = await self.client.request(
@@ -144,7 +181,7 @@ class Proxy:
             upstream.release()
             return GatewayResponse(upstream.status, headers)
         return GatewayResponse(
-            upstream.status, headers, stream=response_body(upstream), release=_releaser(upstream)
+            upstream.status, headers, stream=response_body(upstream), release=upstream.release
         )
 
     async def forward(self, exchange: Exchange, path: str) -> GatewayResponse:
@@ -168,13 +205,6 @@ class Proxy:
         if route is None:
             raise NoRoute(path)
         return await route.chain.run(inner, self)
-
-
-def _releaser(upstream: Any) -> Any:
-    async def release() -> None:
-        upstream.release()
-
-    return release
 
 
 async def call_local_app(app: ASGIApp, exchange: Exchange, path: str) -> GatewayResponse:
@@ -225,11 +255,14 @@ async def call_local_app(app: ASGIApp, exchange: Exchange, path: str) -> Gateway
             if not message.get("more_body", False):
                 return
 
-    async def release() -> None:
-        task.cancel()
-
     headers = [(k.lower(), v) for k, v in start.get("headers", [])]
-    return GatewayResponse(start["status"], headers, stream=stream(), release=release)
+    return GatewayResponse(
+        start["status"], headers, stream=stream(), release=functools.partial(_cancel, task)
+    )
+
+
+def _cancel(task: asyncio.Future[Any]) -> None:
+    task.cancel()
 
 
 def content_length(headers: Headers) -> int | None:

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
-
 from tigateway_channels.gateway.chain import FilterChain, GatewayFilter
 from tigateway_channels.gateway.context import GatewayContext
 from tigateway_channels.gateway.exchange import Exchange
@@ -34,6 +32,8 @@ from tigateway_channels.scg import Definition, parse_filters, parse_predicates
 logger = logging.getLogger(__name__)
 
 ACTIVE = "ACTIVE"
+# A ws(s):// route also serves plain HTTP requests, over http(s).
+_HTTP = {"ws": "http", "wss": "https"}
 _CONNECT_KEYS = ("connect-timeout", "connectTimeout")
 _READ_KEYS = ("response-timeout", "responseTimeout", "read-timeout", "readTimeout")
 
@@ -49,10 +49,10 @@ class Target:
     service: str = ""
     path: str = ""
 
-    @property
-    def origin(self) -> str:
+    def origin(self, scheme: str | None = None) -> str:
+        """``scheme://host:port`` of a ``url`` target (``scheme`` overrides the URI's)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}" + (f":{self.port}" if self.port else "")
+        return f"{scheme or self.scheme}://{host}" + (f":{self.port}" if self.port else "")
 
 
 def parse_target(uri: str) -> Target:
@@ -107,6 +107,7 @@ class CompiledRoute:
     host_literals: tuple[str, ...] | None
     weight: tuple[str, int] | None
     source: Mapping[str, Any]
+    http_origin: str  # scheme://host:port of a url target for plain HTTP ('' otherwise)
 
     def matches(self, exchange: Exchange) -> bool:
         for predicate in self.predicates:
@@ -132,10 +133,11 @@ def compile_route(
     host = next((p for p in predicates if isinstance(p, HostPredicate)), None)
     weight = next((p for p in predicates if isinstance(p, WeightPredicate)), None)
     metadata = route.get("metadata") or {}
+    target = parse_target(str(route["uri"]))
     return CompiledRoute(
         id=route_id,
         order=int(route.get("order") or 0),
-        target=parse_target(str(route["uri"])),
+        target=target,
         predicates=predicates,
         chain=chain,
         connect_timeout=_timeout(metadata, _CONNECT_KEYS),
@@ -144,6 +146,7 @@ def compile_route(
         host_literals=host.literals if host is not None else None,
         weight=(weight.group, weight.weight) if weight is not None else None,
         source=route,
+        http_origin=target.origin(_HTTP.get(target.scheme)) if target.kind == "url" else "",
     )
 
 
@@ -197,35 +200,53 @@ class RouteTable:
 
 
 class TableBuilder:
-    """The follower's state: routes and global filters by source, compiled on demand."""
+    """The follower's state: routes and global filters by source, compiled on demand.
+
+    A change marks its route dirty; ``build`` compiles only dirty routes and makes a new table
+    of the compiled ACTIVE ones, so a change costs one compile plus a sort and an index build,
+    whatever the size of the table.
+    """
 
     def __init__(self, context: GatewayContext) -> None:
         self.context = context
         self.routes: dict[str, Mapping[str, Any]] = {}
         self.global_filters: dict[str, list[Any]] = {}
-        self._compiled: dict[str, tuple[bytes, CompiledRoute | str]] = {}
+        self._active: dict[str, CompiledRoute] = {}
+        self._failed: dict[str, str] = {}
+        self._dirty: set[str] = set()
         self._globals: list[Definition] | None = None
 
-    def reset(self, routes: Iterable[Mapping[str, Any]], global_filters: Mapping[str, list[Any]]):
+    def reset(
+        self, routes: Iterable[Mapping[str, Any]], global_filters: Mapping[str, list[Any]]
+    ) -> None:
         self.routes = {str(route["id"]): route for route in routes}
         self.global_filters = dict(global_filters)
-        self._compiled.clear()
         self._globals = None
+        self._recompile_all()
+
+    def _recompile_all(self) -> None:
+        self._active.clear()
+        self._failed.clear()
+        self._dirty = set(self.routes)
 
     def put_route(self, route: Mapping[str, Any]) -> None:
-        self.routes[str(route["id"])] = route
+        route_id = str(route["id"])
+        self.routes[route_id] = route
+        self._dirty.add(route_id)
 
     def delete_route(self, route_id: str) -> None:
         self.routes.pop(route_id, None)
-        self._compiled.pop(route_id, None)
+        self._dirty.add(route_id)
 
     def set_global_filters(self, config_id: str, filters: list[Any] | None) -> None:
+        old = self.global_filters.get(config_id)
         if filters:
             self.global_filters[config_id] = list(filters)
         else:
             self.global_filters.pop(config_id, None)
-        self._globals = None
-        self._compiled.clear()
+        if self.global_filters.get(config_id) != old:
+            self._globals = None
+            self._recompile_all()
 
     def _global_definitions(self) -> list[Definition]:
         """Every route_config's globalFilters, configs in id order, each in its own order."""
@@ -241,28 +262,19 @@ class TableBuilder:
 
     def build(self) -> RouteTable:
         globals_ = self._global_definitions()
-        compiled: list[CompiledRoute] = []
-        failed: dict[str, str] = {}
-        for route_id, route in self.routes.items():
-            if route.get("status", ACTIVE) != ACTIVE:
-                self._compiled.pop(route_id, None)
+        for route_id in self._dirty:
+            self._active.pop(route_id, None)
+            self._failed.pop(route_id, None)
+            route = self.routes.get(route_id)
+            if route is None or route.get("status", ACTIVE) != ACTIVE:
                 continue
-            key = orjson.dumps(
-                [route.get(k) for k in ("uri", "predicates", "filters", "order", "metadata")]
-            )
-            cached = self._compiled.get(route_id)
-            if cached is None or cached[0] != key:
-                try:
-                    result: CompiledRoute | str = compile_route(route, globals_, self.context)
-                except Exception as exc:
-                    logger.error("Route %s cannot be served and is skipped: %s", route_id, exc)
-                    result = str(exc)
-                cached = self._compiled[route_id] = (key, result)
-            if isinstance(cached[1], str):
-                failed[route_id] = cached[1]
-            else:
-                compiled.append(cached[1])
-        return RouteTable(compiled, failed)
+            try:
+                self._active[route_id] = compile_route(route, globals_, self.context)
+            except Exception as exc:
+                logger.error("Route %s cannot be served and is skipped: %s", route_id, exc)
+                self._failed[route_id] = str(exc)
+        self._dirty = set()
+        return RouteTable(self._active.values(), self._failed)
 
 
 __all__ = [

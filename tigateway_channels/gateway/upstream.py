@@ -9,6 +9,7 @@ WebSocket client the gateway needs, so one library serves both.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -44,12 +45,12 @@ _SKIP_AUTO = frozenset({"User-Agent", "Accept", "Accept-Encoding", "Content-Type
 
 def without_hop_by_hop(headers: Headers, extra: frozenset[bytes] = frozenset()) -> Headers:
     """Headers minus hop-by-hop ones and those a Connection header names (names lower-cased)."""
-    named: set[bytes] = set()
-    for key, value in headers:
-        if key.lower() == b"connection":
-            named.update(token.strip().lower() for token in value.split(b","))
-    drop = HOP_BY_HOP | named | extra
-    return [(key.lower(), value) for key, value in headers if key.lower() not in drop]
+    lowered = [(key.lower(), value) for key, value in headers]
+    drop = HOP_BY_HOP | extra
+    for key, value in lowered:
+        if key == b"connection":
+            drop = drop | {token.strip().lower() for token in value.split(b",")}
+    return [(key, value) for key, value in lowered if key not in drop]
 
 
 class UpstreamClient:
@@ -76,6 +77,7 @@ class UpstreamClient:
             )
         return self._session
 
+    @functools.lru_cache(maxsize=256)  # noqa: B019  (one client per process, few pairs)
     def timeouts(self, connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
         connect = self.connect_timeout if connect is None else connect
         read = self.read_timeout if read is None else read
