@@ -19,7 +19,7 @@ from tigateway_channels.gateway.chain import FilterChain, GatewayFilter
 from tigateway_channels.gateway.context import GatewayContext
 from tigateway_channels.gateway.exchange import Exchange
 from tigateway_channels.gateway.filters import compile_filter
-from tigateway_channels.gateway.index import RouteIndex
+from tigateway_channels.gateway.index import RouteIndex, candidates, sort_key
 from tigateway_channels.gateway.predicates import (
     HostPredicate,
     PathPredicate,
@@ -151,35 +151,62 @@ def compile_route(
 
 
 class RouteTable:
-    """Immutable: the routes in order (``order`` ascending, then id), indexed."""
+    """Immutable: the routes in order (``order`` ascending, then id), indexed.
 
-    __slots__ = ("_index", "_weights", "failed", "routes")
+    ``changed`` derives the next table from this one, sharing what the change does not touch.
+    """
 
-    def __init__(self, routes: Iterable[CompiledRoute], failed: Mapping[str, str] | None = None):
-        self.routes: tuple[CompiledRoute, ...] = tuple(
-            sorted(routes, key=lambda route: (route.order, route.id))
-        )
+    __slots__ = ("_by_id", "_index", "_ordered", "_weighted", "_weights", "failed")
+
+    def __init__(
+        self, routes: Iterable[CompiledRoute] = (), failed: Mapping[str, str] | None = None
+    ) -> None:
+        self._by_id: dict[str, CompiledRoute] = {route.id: route for route in routes}
         self.failed = dict(failed or {})
-        self._index = RouteIndex(self.routes)
-        groups: dict[str, tuple[list[float], list[str]]] = {}
-        for route in self.routes:
-            if route.weight is None:
-                continue
-            group, weight = route.weight
-            bounds, ids = groups.setdefault(group, ([], []))
-            bounds.append((bounds[-1] if bounds else 0.0) + weight)
-            ids.append(route.id)
-        self._weights = groups
+        self._index = RouteIndex(self._by_id.values())
+        self._weighted = {r.id: r for r in self._by_id.values() if r.weight is not None}
+        self._weights = _weight_groups(self._weighted.values())
+        self._ordered: tuple[CompiledRoute, ...] | None = None
+
+    def changed(
+        self, upserts: Iterable[CompiledRoute], removed: Iterable[str], failed: Mapping[str, str]
+    ) -> RouteTable:
+        """The table with ``upserts`` added or replacing routes of the same id, and the routes
+        of ``removed`` ids taken out."""
+        upserts = list(upserts)
+        gone = [self._by_id[i] for i in {*removed, *(r.id for r in upserts)} if i in self._by_id]
+        table = RouteTable.__new__(RouteTable)
+        table._by_id = dict(self._by_id)
+        for route in gone:
+            del table._by_id[route.id]
+        table._by_id.update((route.id, route) for route in upserts)
+        table.failed = dict(failed)
+        table._index = self._index.changed(gone, upserts)
+        table._weighted = dict(self._weighted)
+        for route in gone:
+            table._weighted.pop(route.id, None)
+        table._weighted.update((r.id, r) for r in upserts if r.weight is not None)
+        weights_changed = any(r.weight is not None for r in (*gone, *upserts))
+        table._weights = (
+            _weight_groups(table._weighted.values()) if weights_changed else self._weights
+        )
+        table._ordered = None
+        return table
+
+    @property
+    def routes(self) -> tuple[CompiledRoute, ...]:
+        """Every route in table order (built on demand; the hot path uses the index)."""
+        if self._ordered is None:
+            self._ordered = tuple(sorted(self._by_id.values(), key=sort_key))
+        return self._ordered
 
     def __len__(self) -> int:
-        return len(self.routes)
+        return len(self._by_id)
 
     def lookup(self, exchange: Exchange) -> CompiledRoute | None:
         """The first route, in order, whose predicates all hold."""
         exchange.table = self
-        routes = self.routes
-        for position in self._index.candidates(exchange.host, exchange.segments):
-            route = routes[position]
+        for route in candidates(self._index, exchange.host, exchange.segments):
             if exchange.variables:
                 exchange.variables = {}
             if route.matches(exchange):
@@ -199,6 +226,20 @@ class RouteTable:
         return ids[bisect.bisect_right(bounds, draw * total)]
 
 
+def _weight_groups(
+    routes: Iterable[CompiledRoute],
+) -> dict[str, tuple[list[float], list[str]]]:
+    """Cumulative weights per group, the group's routes in table order."""
+    groups: dict[str, tuple[list[float], list[str]]] = {}
+    for route in sorted(routes, key=sort_key):
+        assert route.weight is not None
+        group, weight = route.weight
+        bounds, ids = groups.setdefault(group, ([], []))
+        bounds.append((bounds[-1] if bounds else 0.0) + weight)
+        ids.append(route.id)
+    return groups
+
+
 class TableBuilder:
     """The follower's state: routes and global filters by source, compiled on demand.
 
@@ -215,6 +256,7 @@ class TableBuilder:
         self._failed: dict[str, str] = {}
         self._dirty: set[str] = set()
         self._globals: list[Definition] | None = None
+        self._table: RouteTable | None = None  # the last table built, to derive the next from
 
     def reset(
         self, routes: Iterable[Mapping[str, Any]], global_filters: Mapping[str, list[Any]]
@@ -228,6 +270,7 @@ class TableBuilder:
         self._active.clear()
         self._failed.clear()
         self._dirty = set(self.routes)
+        self._table = None
 
     def put_route(self, route: Mapping[str, Any]) -> None:
         route_id = str(route["id"])
@@ -262,19 +305,29 @@ class TableBuilder:
 
     def build(self) -> RouteTable:
         globals_ = self._global_definitions()
+        upserts: list[CompiledRoute] = []
+        removed: list[str] = []
         for route_id in self._dirty:
-            self._active.pop(route_id, None)
+            if self._active.pop(route_id, None) is not None:
+                removed.append(route_id)
             self._failed.pop(route_id, None)
             route = self.routes.get(route_id)
             if route is None or route.get("status", ACTIVE) != ACTIVE:
                 continue
             try:
-                self._active[route_id] = compile_route(route, globals_, self.context)
+                compiled = compile_route(route, globals_, self.context)
             except Exception as exc:
                 logger.error("Route %s cannot be served and is skipped: %s", route_id, exc)
                 self._failed[route_id] = str(exc)
+                continue
+            self._active[route_id] = compiled
+            upserts.append(compiled)
         self._dirty = set()
-        return RouteTable(self._active.values(), self._failed)
+        if self._table is None:
+            self._table = RouteTable(self._active.values(), self._failed)
+        else:
+            self._table = self._table.changed(upserts, removed, self._failed)
+        return self._table
 
 
 __all__ = [
