@@ -13,9 +13,10 @@ All six targets run side by side and are measured in turn, ``--rounds`` times (t
 each figure is reported), so a change in the machine's load affects them alike. For each:
 requests/s and p50/p99 latency at ``--connections`` concurrent keep-alive connections, and
 p50/p99 on one connection (requests one after the other), whose p50 minus the direct one is the
-latency a proxy adds. Propagation is measured with 10 and with 10,000 routes. Targets (docs/gateway.md): the gateway's added p50
-within 1.5x of the minimal proxy's; throughput at 10,000 routes within 10% of 10 routes;
-propagation p99 under 100 ms.
+latency a proxy adds. Propagation is measured with 10 and with 10,000 routes.
+
+Targets (docs/gateway.md): the gateway's added p50 within 1.5x of the minimal proxy's;
+throughput at 10,000 routes within 10% of 10 routes; propagation p99 under 100 ms.
 """
 
 from __future__ import annotations
