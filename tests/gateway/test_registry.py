@@ -83,3 +83,23 @@ def test_forwarded_headers_are_appended() -> None:
     assert added[b"forwarded"] == b'for=10.0.0.7;proto=http;host="gw.example.org"'
     v6 = exchange("/", client="::1")
     assert dict(forwarded_headers(v6, v6.headers))[b"forwarded"].startswith(b'for="[::1]"')
+
+
+async def test_forward_to_a_local_asgi_app_streams_its_response() -> None:
+    from tigateway_channels.gateway.proxy import call_local_app
+
+    seen: dict[str, object] = {}
+
+    async def local_app(scope, receive, send):  # type: ignore[no-untyped-def]
+        seen["path"] = scope["path"]
+        seen["body"] = (await receive())["body"]
+        await send({"type": "http.response.start", "status": 201, "headers": [(b"X-A", b"1")]})
+        await send({"type": "http.response.body", "body": b"he", "more_body": True})
+        await send({"type": "http.response.body", "body": b"llo"})
+
+    request = exchange("/anything", method="POST")
+    request.body = b"payload"
+    response = await call_local_app(local_app, request, "/fallback")
+    body = b"".join([chunk async for chunk in response.stream])  # type: ignore[union-attr]
+    assert (response.status, response.headers, body) == (201, [(b"x-a", b"1")], b"hello")
+    assert seen == {"path": "/fallback", "body": b"payload"}
