@@ -271,3 +271,68 @@ def rss_bytes(pid: int) -> int:
     import psutil
 
     return psutil.Process(pid).memory_info().rss
+
+
+def start_upstream(name: str, log_dir: Path, port: int = 0) -> Worker:
+    """The gateway tests' upstream (tests/e2e/gateway_upstream.py) on uvicorn, named ``name``."""
+    port = port or free_port()
+    log_path = log_dir / f"upstream-{name}-{port}.log"
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "tests.e2e.gateway_upstream:app",
+    ]
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, "UPSTREAM_NAME": name},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    worker = Worker(port, process, log_path)
+    try:
+        wait_for_port(port, process)
+    except RuntimeError:
+        stop_worker(worker)
+        raise RuntimeError(f"upstream {name} did not start:\n{worker.log()}") from None
+    return worker
+
+
+def start_gateway(env: dict[str, str], log_dir: Path, workers: int = 1, port: int = 0) -> Worker:
+    """A gateway process (``manage.py tigateway_gateway``); listening means its table loaded."""
+    port = port or free_port()
+    log_path = log_dir / f"gateway-{port}.log"
+    command = [
+        sys.executable,
+        "manage.py",
+        "tigateway_gateway",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "info",
+    ]
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    worker = Worker(port, process, log_path)
+    try:
+        wait_for_port(port, process, timeout=60)
+    except RuntimeError:
+        stop_worker(worker)
+        raise RuntimeError(f"gateway did not start:\n{worker.log()}") from None
+    return worker

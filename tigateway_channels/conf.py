@@ -80,6 +80,47 @@ DEFAULTS: dict[str, Any] = {
     # Project config types beside the built-in route_config, by name: {"schema": <JSON Schema>}
     # or {"validator": "dotted.path.to.callable"} (docs/configs.md).
     "CONFIG_TYPES": {},
+    # -- the gateway data plane (docs/gateway.md) --
+    # Upstream connect and read timeouts (seconds); a route's metadata "connect-timeout" /
+    # "response-timeout" (milliseconds, as Spring Cloud Gateway) overrides them.
+    "GATEWAY_CONNECT_TIMEOUT_SECONDS": 5.0,
+    "GATEWAY_READ_TIMEOUT_SECONDS": 30.0,
+    # Upstream connections each gateway process keeps at most (one pool per process).
+    "GATEWAY_POOL_SIZE": 1000,
+    # How long requests wait for the first route table before a 503.
+    "GATEWAY_STARTUP_TIMEOUT_SECONDS": 30.0,
+    # lb:// discovery: static instances by service, resolvers in order, cache lifetime.
+    "GATEWAY_SERVICES": {},
+    "GATEWAY_SERVICE_RESOLVERS": [
+        "tigateway_channels.gateway.registry.StaticResolver",
+        "tigateway_channels.gateway.registry.DnsResolver",
+    ],
+    "GATEWAY_DISCOVERY_TTL_SECONDS": 30.0,
+    # DNS discovery: "a" (A/AAAA records, on GATEWAY_DNS_PORT) or "srv" (SRV records of
+    # "<GATEWAY_DNS_SRV_PREFIX>.<service>").
+    "GATEWAY_DNS_MODE": "a",
+    "GATEWAY_DNS_PORT": 80,
+    "GATEWAY_DNS_SRV_PREFIX": "_http._tcp",
+    # Passive ejection: an instance failing this many connects in a row is left out this long.
+    "GATEWAY_EJECT_AFTER_FAILURES": 2,
+    "GATEWAY_EJECTION_SECONDS": 30.0,
+    # RequestRateLimiter: the Redis shared by every gateway process (None: the channel
+    # layer's first host), extra key resolvers and limiters by bean name, and SCG's defaults.
+    "GATEWAY_REDIS_URL": None,
+    "GATEWAY_KEY_RESOLVERS": {},
+    "GATEWAY_RATE_LIMITERS": {},
+    "GATEWAY_DEFAULT_KEY_RESOLVER": "principalNameKeyResolver",
+    "GATEWAY_RATE_LIMIT_DENY_EMPTY_KEY": True,
+    "GATEWAY_RATE_LIMIT_EMPTY_KEY_STATUS": 403,
+    "GATEWAY_RATE_LIMIT_HEADERS": True,
+    # Retry replays request bodies up to this size from memory; larger ones are sent once.
+    "GATEWAY_RETRY_BODY_LIMIT_BYTES": 1024 * 1024,
+    # Host predicate against "host:port" as sent (SCG's default) or the host name alone.
+    "GATEWAY_HOST_INCLUDE_PORT": True,
+    # SetStatus: a response header carrying the upstream's original status, e.g. "[200]".
+    "GATEWAY_SET_STATUS_ORIGINAL_STATUS_HEADER": None,
+    # forward: routes go to this ASGI app (dotted path) instead of the gateway's own routes.
+    "GATEWAY_FORWARD_APPLICATION": None,
 }
 
 
