@@ -58,7 +58,7 @@ def _identity() -> tuple[str, dict[str, str]]:
     return deployment_id(), {topic: group_name(topic) for topic in (ROUTES, CONFIG)}
 
 
-def _load_state() -> tuple[tuple[int, str, list[Any]], tuple[int, str, list[Any]]]:
+def _load_state() -> tuple[history.Snapshot, history.Snapshot]:
     return (
         history.snapshot(ROUTES, ROUTE_STATE),
         history.snapshot(CONFIG, GLOBAL_FILTER_STATE),
@@ -120,15 +120,16 @@ class Follower:
 
     async def reload(self) -> None:
         """Load every route and global filter, and follow both topics from there."""
-        (r_offset, r_epoch, routes), (c_offset, c_epoch, configs) = await database_sync_to_async(
-            _load_state
-        )()
-        self.builder.reset(routes, {c["configId"]: c["globalFilters"] for c in configs})
-        self._streams[ROUTES].start_at(r_offset, r_epoch)
-        self._streams[CONFIG].start_at(c_offset, c_epoch)
+        routes, configs = await database_sync_to_async(_load_state)()
+        self.builder.reset(routes.items, {c["configId"]: c["globalFilters"] for c in configs.items})
+        self._streams[ROUTES].start_at(routes.position)
+        self._streams[CONFIG].start_at(configs.position)
         self._rebuild()
         logger.info(
-            "Gateway loaded %d route(s) (routes@%d, config@%d)", len(routes), r_offset, c_offset
+            "Gateway loaded %d route(s) (routes@%d, config@%d)",
+            len(routes.items),
+            routes.position.offset,
+            configs.position.offset,
         )
 
     def _schedule_reload(self, reason: str) -> None:
