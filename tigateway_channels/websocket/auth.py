@@ -100,10 +100,7 @@ async def authenticate_token(token: str, source: str | None = None) -> Identity:
     return await database_sync_to_async(_user_from_token)(token, source)
 
 
-def _session_identity(scope: Scope) -> Identity:
-    user = scope.get("user") or AnonymousUser()
-    if not user.is_authenticated:
-        return ANONYMOUS
+def _session_identity(scope: Scope, user: Any) -> Identity:
     session = scope.get("session")
     key = getattr(session, "session_key", None)
     expires = session.get_expiry_date() if session is not None and key else None
@@ -114,7 +111,11 @@ async def authenticate(scope: Scope, presented: PresentedToken | None) -> Identi
     """Token wins over session; raise ``UNAUTHORIZED`` for a token that does not verify."""
     if presented is not None:
         return await authenticate_token(presented.token, presented.source)
-    return await database_sync_to_async(_session_identity)(scope)
+    # Channels' AuthMiddleware resolved the session's user before the consumer started.
+    user = scope.get("user") or AnonymousUser()
+    if not user.is_authenticated:
+        return ANONYMOUS
+    return await database_sync_to_async(_session_identity)(scope, user)
 
 
 def session_expiry(session_key: str, key: UserKey) -> dt.datetime | None:
