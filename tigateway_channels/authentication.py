@@ -10,6 +10,7 @@ Both edges verify access tokens here, so a token refused by one is refused by th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.apps import apps
@@ -27,14 +28,20 @@ def blacklist_installed() -> bool:
     return apps.is_installed(BLACKLIST_APP)
 
 
-def is_blacklisted(jti: Any) -> bool:
-    """Whether simplejwt's blacklist holds this token id (False when the app is not installed)."""
-    if not blacklist_installed() or not isinstance(jti, str):
-        return False
+def blacklisted(token_ids: Iterable[str]) -> set[str]:
+    """Which of these token ids simplejwt's blacklist holds (none when it is not installed)."""
+    wanted = set(token_ids)
+    if not wanted or not blacklist_installed():
+        return set()
     # Imported here: the models of an app that is not installed cannot be imported.
     from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
-    return BlacklistedToken._default_manager.filter(token__jti=jti).exists()
+    rows = BlacklistedToken._default_manager.filter(token__jti__in=wanted)
+    return set(rows.values_list("token__jti", flat=True))
+
+
+def is_blacklisted(jti: Any) -> bool:
+    return isinstance(jti, str) and bool(blacklisted([jti]))
 
 
 def _unrecognisable_user() -> InvalidToken:

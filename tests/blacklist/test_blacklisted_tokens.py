@@ -80,3 +80,25 @@ async def test_blacklisting_the_token_of_an_open_socket_closes_it(
     assert await socket.closed_with() == 4401
     assert (await kept.request("ping"))["type"] == "pong"
     await kept.close()
+
+
+async def test_a_token_blacklisted_while_its_message_was_lost_closes_on_the_next_recheck(
+    operator: Any, blacklist: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tigateway_channels.delivery import rights_signals
+    from tigateway_channels.delivery.hub import get_hub
+    from tigateway_channels.delivery.rights_events import rights_message
+
+    socket = await open_socket(operator, ["routes"])
+    token = socket.comm.scope["query_string"].decode().split("token=")[1]
+    monkeypatch.setattr(rights_signals, "publish_rights_change", lambda **kwargs: None)
+    await sync_to_async(blacklist)(token)
+    assert await socket.nothing_more(0.2)
+
+    # What every worker does when the channel layer comes back (hub.py).
+    hub = get_hub()
+    hub.on_channel_message(rights_message(hub.deployment, everyone=True))
+
+    error = await socket.receive()
+    assert error["data"]["details"]["reason"] == "the token was blacklisted"
+    assert await socket.closed_with() == 4401

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from channels.db import database_sync_to_async
 
 from tigateway_channels.asgi_types import Message
+from tigateway_channels.authentication import blacklisted
 from tigateway_channels.delivery.hub import Hub
 from tigateway_channels.delivery.rights_events import session_fingerprint
 from tigateway_channels.delivery.topics import TOPICS
@@ -78,10 +79,10 @@ class Watched(Protocol):
     ) -> None: ...
 
 
-def enforce(conn: Watched, rights: Rights, session_valid: bool = True) -> None:
-    """Apply fresh rights to an open socket; ``session_valid`` is False for a session socket
-    whose session no longer logs its user in."""
-    reason = rights.lost or (None if session_valid else SESSION_GONE)
+def enforce(conn: Watched, rights: Rights, credentials_lost: str | None = None) -> None:
+    """Apply fresh rights to an open socket; ``credentials_lost`` says why its session or
+    token no longer stands, if it does not."""
+    reason = rights.lost or credentials_lost
     if reason is not None:
         conn.close(Disconnect.SESSION_ENDED, unauthorized(reason))
         return
@@ -100,11 +101,25 @@ def enforce(conn: Watched, rights: Rights, session_valid: bool = True) -> None:
         conn.send_error(error, None)
 
 
+def _credentials(identity: Identity) -> tuple[str, str] | None:
+    if identity.session_key:
+        return ("session", identity.session_key)
+    if identity.token_id:
+        return ("token", identity.token_id)
+    return None
+
+
 def _read(
-    keys: set[UserKey], sessions: set[tuple[str, UserKey]]
-) -> tuple[dict[UserKey, Rights], dict[str, bool]]:
-    valid = {session: session_expiry(session, key) is not None for session, key in sessions}
-    return load_rights(keys), valid
+    keys: set[UserKey], sessions: set[tuple[str, UserKey]], token_ids: set[str]
+) -> tuple[dict[UserKey, Rights], dict[tuple[str, str], str]]:
+    """The users' rights, and why sessions or tokens among these no longer stand."""
+    lost = {
+        ("session", session): SESSION_GONE
+        for session, key in sessions
+        if session_expiry(session, key) is None
+    }
+    lost.update((("token", token_id), TOKEN_REVOKED) for token_id in blacklisted(token_ids))
+    return load_rights(keys), lost
 
 
 class RightsWatch:
@@ -180,8 +195,9 @@ class RightsWatch:
                 for conn in targets
                 if conn.identity.session_key
             }
+            token_ids = {conn.identity.token_id for conn in targets if conn.identity.token_id}
             try:
-                found, valid = await database_sync_to_async(_read)(keys, sessions)
+                found, lost = await database_sync_to_async(_read)(keys, sessions, token_ids)
             except Exception:
                 logger.warning("Re-checking the rights of open sockets failed", exc_info=True)
                 self._everyone |= everyone
@@ -194,8 +210,8 @@ class RightsWatch:
                 key = identity.user_key
                 if key not in found:
                     continue  # the socket changed users meanwhile; its new key is pending
-                session = identity.session_key
-                enforce(conn, found[key], valid.get(session, False) if session else True)
+                credentials = _credentials(identity)
+                enforce(conn, found[key], lost.get(credentials) if credentials else None)
 
 
 _watches: weakref.WeakKeyDictionary[Hub, RightsWatch] = weakref.WeakKeyDictionary()
