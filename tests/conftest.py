@@ -86,3 +86,11 @@ def finish_database_thread_work() -> Any:
     from asgiref.sync import SyncToAsync
 
     SyncToAsync.single_thread_executor.submit(lambda: None).result(timeout=30)
+
+
+@pytest.fixture(autouse=True)
+def forget_cached_rights() -> None:
+    """Each test starts with no cached rights: flushed tables hand the same user ids out again."""
+    from tigateway_channels.services.rights import rights_cache
+
+    rights_cache.clear()

@@ -336,3 +336,31 @@ def start_gateway(env: dict[str, str], log_dir: Path, workers: int = 1, port: in
         stop_worker(worker)
         raise RuntimeError(f"gateway did not start:\n{worker.log()}") from None
     return worker
+
+
+def start_server(server: str, options: list[str], env: dict[str, str], log_dir: Path) -> Worker:
+    """A daphne or uvicorn worker started with exactly ``options`` besides its address (for
+    tests of what the servers themselves do, such as their logs); stop it with stop_worker."""
+    port = free_port()
+    if server == "daphne":
+        address = ["-b", "127.0.0.1", "-p", str(port)]
+    elif server == "uvicorn":
+        address = ["--host", "127.0.0.1", "--port", str(port)]
+    else:
+        raise ValueError(server)
+    command = [sys.executable, "-m", server, *address, *options, "example_project.asgi:application"]
+    log_path = log_dir / f"{server}-{port}.log"
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    worker = Worker(port, process, log_path)
+    try:
+        wait_for_port(port, process)
+    except RuntimeError:
+        stop_worker(worker)
+        raise RuntimeError(f"{server} did not start:\n{worker.log()}") from None
+    return worker

@@ -142,6 +142,11 @@ def test_relay_and_history_numbers_must_be_positive_e015(settings: Any) -> None:
     assert ids(check_settings()) == ["tigateway_channels.E015", "tigateway_channels.E015"]
 
 
+def test_rights_cache_and_expiry_warning_must_be_positive_e017(settings: Any) -> None:
+    settings.TIGATEWAY_CHANNELS = {"RIGHTS_CACHE_SECONDS": 0, "AUTH_EXPIRY_WARNING_SECONDS": "1m"}
+    assert ids(check_settings()) == ["tigateway_channels.E017", "tigateway_channels.E017"]
+
+
 @pytest.mark.parametrize("prefix", ["", "has space", "x" * 61, 7])
 def test_bad_group_prefix_is_e016(settings: Any, prefix: Any) -> None:
     settings.TIGATEWAY_CHANNELS = {"GROUP_PREFIX": prefix}

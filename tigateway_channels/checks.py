@@ -59,6 +59,14 @@ POSITIVE_SETTINGS = (
         "Without it the relay never resends a failed publish, or history keeps nothing to "
         "recover from (docs/delivery.md).",
     ),
+    PositiveSettings(
+        ("RIGHTS_CACHE_SECONDS", "AUTH_EXPIRY_WARNING_SECONDS"),
+        is_number,
+        "a positive number",
+        "tigateway_channels.E017",
+        "They bound how stale a socket's rights may be, and how early a client hears that its "
+        "token expires (docs/security.md).",
+    ),
 )
 
 

@@ -23,6 +23,12 @@ DEFAULTS: dict[str, Any] = {
     "GROUP_PREFIX": None,
     # Let sockets without credentials connect and read (subscribe, get); never write.
     "ALLOW_ANONYMOUS_READ": False,
+    # How long a worker trusts the rights (permissions, active) it read for a user. A change
+    # of a user, group or permission drops them on every worker at once; this bounds how
+    # stale they can be if that message is lost (Redis down).
+    "RIGHTS_CACHE_SECONDS": 30.0,
+    # How long before a socket's access token expires the server sends it auth_expiring.
+    "AUTH_EXPIRY_WARNING_SECONDS": 60.0,
     # Browser origins allowed to open a socket; None means "the hosts in ALLOWED_HOSTS".
     # Connections without an Origin header (non-browser clients) are always allowed.
     "ALLOWED_ORIGINS": None,

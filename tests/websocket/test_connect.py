@@ -124,6 +124,9 @@ async def test_expired_token_gets_unauthorized_and_an_anonymous_session(operator
 async def test_token_expiring_during_connection_closes_with_4401(operator: Any) -> None:
     socket, first = await connect(token=token_for(operator, lifetime=dt.timedelta(seconds=1)))
     assert first["type"] == "ack"
+    # Less than AUTH_EXPIRY_WARNING_SECONDS left: the warning comes at once, then the close.
+    warning = await socket.receive(timeout=4)
+    assert warning["type"] == "auth_expiring"
     expired = await socket.receive(timeout=4)
     assert expired["data"]["code"] == "UNAUTHORIZED"
     assert expired["data"]["message"] == "Token expired"

@@ -31,6 +31,7 @@ from tigateway_channels.delivery.cluster import HEALTH_EVENT, ClusterHealth, hea
 from tigateway_channels.delivery.deployment import deployment_id, group_name
 from tigateway_channels.delivery.membership import GroupMembership
 from tigateway_channels.delivery.outbox import DELIVER_EVENT, record_topic_message
+from tigateway_channels.delivery.rights_events import RIGHTS_EVENT, RIGHTS_GROUP, rights_message
 from tigateway_channels.delivery.sockets import SocketState, Subscription
 from tigateway_channels.delivery.streams import StreamPosition, TopicMessage, TopicStream
 from tigateway_channels.delivery.topics import TOPICS, SubscriptionFilter
@@ -43,6 +44,8 @@ FOREIGN_SOURCES_LOGGED = 100
 
 # Starts the hub's background loops once it has started (``lifecycle.start_background_tasks``).
 BackgroundStarter = Callable[["Hub"], list["asyncio.Task[Any]"]]
+# Told of every rights message of this deployment (the WebSocket edge's ``RightsWatch``).
+RightsListener = Callable[[Message], None]
 
 
 class Hub:
@@ -69,6 +72,7 @@ class Hub:
         self._tasks: list[asyncio.Task[Any]] = []  # the background loops, kept referenced
         self._filling: set[str] = set()
         self._side_tasks: set[asyncio.Task[Any]] = set()
+        self._rights_listener: RightsListener | None = None
 
     # -- what others may read -----------------------------------------------------------
 
@@ -142,7 +146,8 @@ class Hub:
 
     @staticmethod
     def _identity() -> tuple[str, dict[str, str]]:
-        return deployment_id(), {topic: group_name(topic) for topic in TOPICS}
+        groups = {name: group_name(name) for name in [*TOPICS, RIGHTS_GROUP]}
+        return deployment_id(), groups
 
     def _read_positions(self) -> dict[str, StreamPosition]:
         return {topic: history.position(topic) for topic in self._streams}
@@ -203,6 +208,8 @@ class Hub:
             )
             if up:
                 await self.rejoin()
+                # Rights messages sent meanwhile are lost: anyone's rights may have changed.
+                self._on_rights_message(rights_message(self._deployment, everyone=True))
                 await self._membership.publish_pending(grace_seconds=0)
         except Exception:
             logger.warning("Recording the %s event failed", event, exc_info=True)
@@ -216,6 +223,8 @@ class Hub:
             self.on_topic_message(message)
         elif kind == HEALTH_EVENT:
             self._on_health_report(message)
+        elif kind == RIGHTS_EVENT:
+            self._on_rights_message(message)
 
     def on_topic_message(self, message: Message) -> None:
         if message.get("deployment") != self._deployment:
@@ -297,6 +306,20 @@ class Hub:
             if allowed and not subscription.filter.matches(attrs):
                 continue
             state.writer.push(frame)
+
+    # -- rights -------------------------------------------------------------------------
+
+    def on_rights_change(self, listener: RightsListener) -> None:
+        """Hand this deployment's rights messages (``rights_events.py``) to ``listener``; the
+        hub itself never checks a right, so fan-out costs what it did."""
+        self._rights_listener = listener
+
+    def _on_rights_message(self, message: Message) -> None:
+        if message.get("deployment") != self._deployment:
+            self._drop_foreign(message)
+            return
+        if self._rights_listener is not None:
+            self._rights_listener(message)
 
     # -- health of the cluster ----------------------------------------------------------
 

@@ -9,7 +9,14 @@ from typing import Any
 from tigateway_channels.models import RouteStatus
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError, field_error
 from tigateway_channels.protocol.json_values import is_integer, is_scalar
-from tigateway_channels.services.permissions import VIEW_CONFIG
+from tigateway_channels.services.permissions import (
+    VIEW_CONFIG,
+    VIEW_EVENTS,
+    VIEW_HEALTH,
+    VIEW_LOGS,
+    VIEW_METRICS,
+    VIEW_ROUTE,
+)
 
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
 
@@ -147,7 +154,7 @@ TOPICS: dict[str, Topic] = {
         Topic(
             "routes",
             "route_update",
-            "tigateway_channels.view_route",
+            VIEW_ROUTE,
             parse_route_filter,
             has_state=True,
             snapshot="tigateway_channels.delivery.history.route_snapshot",
@@ -162,13 +169,13 @@ TOPICS: dict[str, Topic] = {
             snapshot="tigateway_channels.services.configs.config_snapshot",
             snapshot_key="configs",
         ),
-        Topic("metrics", "metrics", "tigateway_channels.view_metrics", parse_metrics_filter),
-        Topic("logs", "log", "tigateway_channels.view_logs", parse_log_filter),
-        Topic("health", "health_update", "tigateway_channels.view_health", parse_no_filter),
+        Topic("metrics", "metrics", VIEW_METRICS, parse_metrics_filter),
+        Topic("logs", "log", VIEW_LOGS, parse_log_filter),
+        Topic("health", "health_update", VIEW_HEALTH, parse_no_filter),
         Topic(
             "events",
             "system_event",
-            "tigateway_channels.view_events",
+            VIEW_EVENTS,
             parse_event_filter,
             has_state=True,
         ),

@@ -25,6 +25,7 @@ class Disconnect:
 
     SHUTTING_DOWN: ClassVar[Disconnect]
     TOKEN_EXPIRED: ClassVar[Disconnect]
+    SESSION_ENDED: ClassVar[Disconnect]
     ORIGIN_NOT_ALLOWED: ClassVar[Disconnect]
     HEARTBEAT_TIMEOUT: ClassVar[Disconnect]
     TOO_SLOW: ClassVar[Disconnect]
@@ -35,6 +36,11 @@ Disconnect.SHUTTING_DOWN = Disconnect(
     int(CloseCode.SERVER_SHUTTING_DOWN), "going away: server shutting down", reconnect=True
 )
 Disconnect.TOKEN_EXPIRED = Disconnect(int(CloseCode.UNAUTHORIZED), "token expired", reconnect=True)
+# The user was deleted or deactivated, the session logged out or expired, the token blacklisted:
+# reconnecting with the same credentials cannot help.
+Disconnect.SESSION_ENDED = Disconnect(
+    int(CloseCode.UNAUTHORIZED), "session no longer authenticated", reconnect=False
+)
 Disconnect.ORIGIN_NOT_ALLOWED = Disconnect(
     int(CloseCode.ORIGIN_NOT_ALLOWED), "origin not allowed", reconnect=False
 )

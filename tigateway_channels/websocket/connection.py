@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from tigateway_channels.delivery.streams import StreamPosition
 from tigateway_channels.delivery.topics import SubscriptionFilter
+from tigateway_channels.services.rights import Rights
 from tigateway_channels.websocket.auth import Identity
 
 
@@ -26,6 +27,12 @@ class Connection(Protocol):
 
     @property
     def client_id(self) -> str: ...
+
+    async def rights(self) -> Rights:
+        """What the user may do now; raises ``SessionEnded`` once the user is gone."""
+        ...
+
+    async def renew(self, token: str) -> dict[str, Any]: ...
 
     async def subscribe(
         self, filters: dict[str, SubscriptionFilter], recover: dict[str, StreamPosition]

@@ -7,13 +7,10 @@ Request handlers see it through the ``Connection`` protocol (``connection.py``).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from typing import Any
 
 from channels.consumer import AsyncConsumer
-from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.utils import await_many_dispatch
 
@@ -34,12 +31,29 @@ from tigateway_channels.protocol import (
     parse_client_message,
 )
 from tigateway_channels.protocol.disconnect import Disconnect
+from tigateway_channels.protocol.envelope import utc_timestamp
 from tigateway_channels.services.permissions import require_permission
-from tigateway_channels.websocket.auth import ANONYMOUS, Identity, authenticate
+from tigateway_channels.services.rights import Rights, rights_cache
+from tigateway_channels.websocket.auth import (
+    ANONYMOUS,
+    Identity,
+    authenticate,
+    authenticate_token,
+    redacted,
+)
 from tigateway_channels.websocket.connect_params import read_connect_params
 from tigateway_channels.websocket.connection import ConnectionState, next_state
+from tigateway_channels.websocket.credentials import accepted_subprotocol, presented_token
+from tigateway_channels.websocket.expiry import CredentialClock
 from tigateway_channels.websocket.handlers import HANDLERS
 from tigateway_channels.websocket.inbound import RequestQueue
+from tigateway_channels.websocket.rights import (
+    RightsWatch,
+    SessionEnded,
+    current_rights,
+    rights_watch,
+    unauthorized,
+)
 from tigateway_channels.websocket.security import TokenBucket, origin_allowed, request_origin
 
 logger = logging.getLogger(__name__)
@@ -72,7 +86,8 @@ class GatewayConsumer(AsyncConsumer):
             flood_after=tigw_settings.FLOOD_CLOSE_AFTER,
             on_flood=self._flooding,
         )
-        self._expiry_timer: asyncio.TimerHandle | None = None
+        self._clock = CredentialClock(self)
+        self._watch: RightsWatch | None = None
         # Frames a request starts that must follow its reply (the first health_update).
         self._after_reply: list[tuple[str, dict[str, Any]]] = []
         try:
@@ -109,7 +124,11 @@ class GatewayConsumer(AsyncConsumer):
     async def websocket_connect(self, message: Message) -> None:
         params = read_connect_params(self.scope)
         self.client_id = params.client_id or ""
-        await self.base_send({"type": "websocket.accept"})
+        accept: Message = {"type": "websocket.accept"}
+        subprotocol = accepted_subprotocol(self.scope)
+        if subprotocol is not None:
+            accept["subprotocol"] = subprotocol
+        await self.base_send(accept)
         origin = request_origin(self.scope)
         if origin is not None and not origin_allowed(origin):
             error = GatewayError(
@@ -124,18 +143,20 @@ class GatewayConsumer(AsyncConsumer):
             return self.close(Disconnect.ORIGIN_NOT_ALLOWED, error)
         refused: GatewayError | None = None
         try:
-            self.identity = await authenticate(self.scope, params.token)
+            presented = presented_token(self.scope, params.token)
+            self.identity = await authenticate(self.scope, presented)
         except GatewayError as error:
             # Accept as an anonymous session and say why: closing would make a client that
             # resets its retry counter on every open (the API document's 10.1) loop forever.
             self.identity, refused = ANONYMOUS, error
-        self._schedule_token_expiry()
         hub = await start_hub()
         if self._state is not ConnectionState.CONNECTING:
-            return  # closed while the hub started (the token expired): nothing more to say
+            return  # closed while the hub started: nothing more to say
         if hub.shutting_down:
             return self.close(Disconnect.SHUTTING_DOWN)
         hub.attach(self._socket)
+        self._watch = rights_watch(hub)
+        self._watch.add(self)
         self._move_to(ConnectionState.CONNECTED)
         result: dict[str, Any] = {
             "clientId": self.client_id or None,
@@ -149,24 +170,51 @@ class GatewayConsumer(AsyncConsumer):
             if problem is not None:
                 self.error_after_reply(problem)
         if params.subscriptions:
-            result["topics"] = await self.subscribe_each(params.subscriptions)
+            try:
+                result["topics"] = await self.subscribe_each(params.subscriptions)
+            except SessionEnded as ended:  # the user was deleted since the token was read
+                return self.close(Disconnect.SESSION_ENDED, ended.error)
         self.send_message("ack", {"requestId": None, "requestType": "connect", "result": result})
         self.flush_after_reply()
+        # After the ack, which comes first: an auth_expiring may be due at once.
+        self._clock.start(self.identity)
 
-    def _schedule_token_expiry(self) -> None:
-        expires_at = self.identity.expires_at
-        if expires_at is None:
-            return
-        delay = max(0.0, expires_at.timestamp() - time.time())
-        self._expiry_timer = asyncio.get_running_loop().call_later(delay, self._token_expired)
+    # -- credentials and rights ---------------------------------------------------------
 
-    def _token_expired(self) -> None:
-        error = GatewayError(
-            ErrorCode.UNAUTHORIZED,
-            "Token expired",
-            {"field": "token", "reason": "reconnect with a fresh access token"},
-        )
-        self.close(Disconnect.TOKEN_EXPIRED, error)
+    async def rights(self) -> Rights:
+        """What the socket's user may do now (``rights.py``); ``SessionEnded`` if nothing."""
+        rights = await current_rights(self.identity.user_key)
+        if rights.lost is not None:
+            raise SessionEnded(unauthorized(rights.lost))
+        return rights
+
+    async def renew(self, token: str) -> dict[str, Any]:
+        """An ``auth`` request: the same user's fresh token (or a first one, for an anonymous
+        socket) replaces the socket's; the subscriptions stay, those the user may read."""
+        identity = await authenticate_token(token)
+        current = self.identity
+        if current.is_authenticated and identity.user_key != current.user_key:
+            raise GatewayError(
+                ErrorCode.UNAUTHORIZED,
+                "Token is for another user",
+                {
+                    "field": "token",
+                    "value": redacted(token),
+                    "reason": "a socket keeps its user; open another socket for another user",
+                },
+            )
+        assert self._watch is not None
+        self._watch.remove(self)
+        self.identity = identity
+        self._watch.add(self)
+        self._clock.start(identity)
+        if not current.is_authenticated:
+            self._watch.recheck(identity.user_key)  # what anonymous read, the user may not
+        return {
+            "user": identity.user.get_username(),
+            "auth": identity.method,
+            "expiresAt": utc_timestamp(identity.expires_at) if identity.expires_at else None,
+        }
 
     def _too_slow(self) -> None:
         logger.warning(
@@ -211,8 +259,9 @@ class GatewayConsumer(AsyncConsumer):
 
     def _teardown(self) -> None:
         self._move_to(ConnectionState.CLOSED)
-        if self._expiry_timer is not None:
-            self._expiry_timer.cancel()
+        self._clock.cancel()
+        if self._watch is not None:
+            self._watch.remove(self)
         self._requests.stop()
         self._hub.detach(self._socket)
         self._writer.stop()
@@ -275,6 +324,10 @@ class GatewayConsumer(AsyncConsumer):
             self._after_reply.clear()
             self.send_error(error, request.id)
             return
+        except SessionEnded as ended:  # the reply says why, then the socket closes (4401)
+            self._after_reply.clear()
+            self.close(Disconnect.SESSION_ENDED, ended.error, request.id)
+            return
         except Exception:
             self._after_reply.clear()
             logger.exception("Handler for %s failed", request.type)
@@ -299,8 +352,10 @@ class GatewayConsumer(AsyncConsumer):
         self, filters: dict[str, SubscriptionFilter], recover: dict[str, StreamPosition]
     ) -> dict[str, Any]:
         """All or nothing: every topic's permission is checked before any is joined."""
-        if self.identity.is_authenticated or not tigw_settings.ALLOW_ANONYMOUS_READ:
-            await database_sync_to_async(self._check_topic_permissions)(list(filters))
+        generation = rights_cache.generation
+        rights = await self.rights()
+        for name in filters:
+            require_permission(rights, TOPICS[name].permission, f"subscribe to {name!r}")
         result: dict[str, Any] = {"filters": {}, "positions": {}}
         for name, flt in filters.items():
             outcome = await subscribe_topic(self._hub, self._socket, name, flt, recover.get(name))
@@ -316,11 +371,10 @@ class GatewayConsumer(AsyncConsumer):
         if "health" in filters and last_health is not None:
             self.send_after_reply("health_update", last_health)
         result["topics"] = self.subscribed_topics()
+        if rights_cache.generation != generation and self._watch is not None:
+            # Rights changed while recovery read the database: check what was just joined.
+            self._watch.recheck(self.identity.user_key)
         return result
-
-    def _check_topic_permissions(self, topics: list[str]) -> None:
-        for name in topics:
-            require_permission(self.user, TOPICS[name].permission, f"subscribe to {name!r}")
 
     async def subscribe_each(self, names: list[str]) -> list[str]:
         """Subscribe topic by topic (the ``subscriptions`` parameter): an unknown or forbidden
@@ -332,8 +386,12 @@ class GatewayConsumer(AsyncConsumer):
                 wanted[get_topic(name).name] = SubscriptionFilter()
             except GatewayError as unknown:
                 refused[name] = unknown
-        if self.identity.is_authenticated or not tigw_settings.ALLOW_ANONYMOUS_READ:
-            refused.update(await database_sync_to_async(self._refused_topics)(list(wanted)))
+        rights = await self.rights()
+        for name in wanted:
+            try:
+                require_permission(rights, TOPICS[name].permission, f"subscribe to {name!r}")
+            except GatewayError as missing:
+                refused[name] = missing
         for name, error in refused.items():
             wanted.pop(name, None)
             # The parameter at fault, and the one topic it cost.
@@ -342,15 +400,6 @@ class GatewayConsumer(AsyncConsumer):
         if wanted:
             await self.subscribe(wanted, {})
         return self.subscribed_topics()
-
-    def _refused_topics(self, topics: list[str]) -> dict[str, GatewayError]:
-        refused = {}
-        for name in topics:
-            try:
-                self._check_topic_permissions([name])
-            except GatewayError as error:
-                refused[name] = error
-        return refused
 
     def unsubscribe(self, topics: list[str]) -> dict[str, Any]:
         for name in topics:

@@ -1,4 +1,4 @@
-"""Connection-level requests: heartbeat, subscriptions, client-reported errors."""
+"""Connection-level requests: heartbeat, subscriptions, client-reported errors, token renewal."""
 
 from __future__ import annotations
 
@@ -111,3 +111,11 @@ def recovery_positions(data: dict[str, Any], topics: list[str]) -> dict[str, Str
 async def unsubscribe(conn: Connection, message: ClientMessage) -> dict[str, Any]:
     topics = topic_list(message.data)
     return conn.unsubscribe(topics)
+
+
+@handles("auth")
+async def auth(conn: Connection, message: ClientMessage) -> dict[str, Any]:
+    """A fresh access token for this socket's user (or a first one for an anonymous socket):
+    the session goes on with it, subscriptions kept (docs/protocol.md §1, "Renewing")."""
+    token = require(message.data, "token", str, "an access token")
+    return await conn.renew(token)
