@@ -107,6 +107,8 @@ DEFAULTS: dict[str, Any] = {
     "GATEWAY_DNS_MODE": "a",
     "GATEWAY_DNS_PORT": 80,
     "GATEWAY_DNS_SRV_PREFIX": "_http._tcp",
+    # DNS servers for SRV lookups ("host:port"); empty: the system's (/etc/resolv.conf).
+    "GATEWAY_DNS_NAMESERVERS": [],
     # Passive ejection: an instance failing this many connects in a row is left out this long.
     "GATEWAY_EJECT_AFTER_FAILURES": 2,
     "GATEWAY_EJECTION_SECONDS": 30.0,

@@ -102,7 +102,7 @@ class DnsResolver(ServiceResolver):
 
         name = f"{self.settings.GATEWAY_DNS_SRV_PREFIX}.{service}"
         try:
-            answer = await dns.asyncresolver.resolve(name, "SRV")
+            answer = await self._dns_resolver().resolve(name, "SRV")
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             return None
         except dns.exception.DNSException as exc:
@@ -114,6 +114,20 @@ class DnsResolver(ServiceResolver):
             for r in records
             if r.priority == best  # type: ignore[attr-defined]
         ] or None
+
+    def _dns_resolver(self) -> Any:
+        """The system's resolver, or the servers GATEWAY_DNS_NAMESERVERS names ("host:port")."""
+        import dns.asyncresolver
+        import dns.nameserver
+
+        servers = list(self.settings.GATEWAY_DNS_NAMESERVERS or [])
+        resolver = dns.asyncresolver.Resolver(configure=not servers)
+        if servers:
+            resolver.nameservers = [
+                dns.nameserver.Do53Nameserver(instance.host, instance.port)
+                for instance in (parse_instance(server, 53) for server in servers)
+            ]
+        return resolver
 
 
 class NoInstances(LookupError):
