@@ -34,6 +34,8 @@ from tigateway_channels.protocol import (
     parse_client_message,
 )
 from tigateway_channels.protocol.disconnect import Disconnect
+from tigateway_channels.protocol.errors import internal_error
+from tigateway_channels.protocol.text import loggable
 from tigateway_channels.services.permissions import require_permission
 from tigateway_channels.websocket.auth import ANONYMOUS, Identity, authenticate
 from tigateway_channels.websocket.connect_params import read_connect_params
@@ -171,7 +173,7 @@ class GatewayConsumer(AsyncConsumer):
     def _too_slow(self) -> None:
         logger.warning(
             "Closing socket %s: %d frames behind",
-            self.client_id or "-",
+            loggable(self.client_id or "-"),
             tigw_settings.SEND_QUEUE_LIMIT,
         )
         self.close(Disconnect.TOO_SLOW)
@@ -200,7 +202,7 @@ class GatewayConsumer(AsyncConsumer):
             logger.log(
                 level,
                 "Closing socket %s with %d: %s",
-                self.client_id or "-",
+                loggable(self.client_id or "-"),
                 disconnect.code,
                 disconnect.reason,
             )
@@ -228,8 +230,11 @@ class GatewayConsumer(AsyncConsumer):
 
     # -- replies ------------------------------------------------------------------------
 
+    def frame(self, message_type: str, data: dict[str, Any]) -> str:
+        return encode(make_envelope(message_type, data, source=tigw_settings.SOURCE))
+
     def send_message(self, message_type: str, data: dict[str, Any]) -> None:
-        self._writer.push(encode(make_envelope(message_type, data, source=tigw_settings.SOURCE)))
+        self._writer.push(self.frame(message_type, data))
 
     def send_error(self, error: GatewayError, request_id: Any) -> None:
         """The one place an error becomes a reply, ``requestId`` always present (protocol.md §8)."""
@@ -259,15 +264,31 @@ class GatewayConsumer(AsyncConsumer):
         self._requests.receive(message, tigw_settings.MAX_MESSAGE_BYTES)
 
     async def answer(self, text: str) -> None:
-        """Parse and handle one queued frame (called by the request queue, in order)."""
+        """Parse, handle and answer one queued frame (called by the request queue, in order).
+
+        Nothing escapes: a failure nobody foresaw is answered with ``INTERNAL_ERROR``, whose
+        ``incident`` id is logged beside the traceback, and the socket goes on."""
+        request_id: Any = None
+        request_type = "unparsed"
         try:
             request = parse_client_message(text, KNOWN_TYPES)
+            request_id, request_type = request.id, request.type
+            await self.handle_request(request)
         except GatewayError as error:
             self.send_error(error, error.request_id)
-            return
-        await self.handle_request(request)
+        except Exception:
+            self._after_reply.clear()
+            internal = internal_error()
+            logger.exception(
+                "Answering a %s request failed (incident %s)",
+                loggable(request_type),
+                internal.details["incident"],
+            )
+            self.send_error(internal, request_id)
 
     async def handle_request(self, request: ClientMessage) -> None:
+        """Run the message's handler and reply; the reply is encoded before it is sent, so a
+        result that cannot be encoded is an error, not a missing reply."""
         handler = HANDLERS[request.type]
         try:
             result = await handler.func(self, request)
@@ -275,22 +296,13 @@ class GatewayConsumer(AsyncConsumer):
             self._after_reply.clear()
             self.send_error(error, request.id)
             return
-        except Exception:
-            self._after_reply.clear()
-            logger.exception("Handler for %s failed", request.type)
-            internal = GatewayError(
-                ErrorCode.INTERNAL_ERROR,
-                "Internal error; see server logs",
-                {"reason": "an unexpected server error; the details are in the server log"},
-            )
-            self.send_error(internal, request.id)
-            return
         if handler.reply_type == "pong":
-            self.send_message("pong", {"requestId": request.id, **result})
+            reply = self.frame("pong", {"requestId": request.id, **result})
         else:
-            self.send_message(
+            reply = self.frame(
                 "ack", {"requestId": request.id, "requestType": request.type, "result": result}
             )
+        self._writer.push(reply)
         self.flush_after_reply()
 
     # -- subscriptions (called by handlers) ---------------------------------------------
