@@ -12,6 +12,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from tests.ws import Socket, connect, open_socket
+from tigateway_channels.models import Route
 from tigateway_channels.services import configs as config_service
 from tigateway_channels.services import routes as route_service
 from tigateway_channels.websocket.handlers.registry import HANDLERS, Handler
@@ -325,4 +326,99 @@ async def test_an_ack_that_cannot_be_encoded_is_internal_error_not_silence(
 
     assert_answers(await socket.receive(), "i3", "INTERNAL_ERROR", None)
     assert await socket.nothing_more(0.1)
+    await socket.close()
+
+
+UNSTORABLE: list[tuple[Any, str, str]] = [
+    (
+        {
+            "type": "route_create",
+            "id": "s1",
+            "data": {"route": {**ROUTE, "id": "s", "predicates": None}},
+        },
+        "INVALID_ROUTE_CONFIG",
+        "predicates",
+    ),
+    (
+        {
+            "type": "route_create",
+            "id": "s2",
+            "data": {"route": {**ROUTE, "id": "s", "filters": None}},
+        },
+        "INVALID_ROUTE_CONFIG",
+        "filters",
+    ),
+    (
+        {
+            "type": "route_create",
+            "id": "s3",
+            "data": {"route": {**ROUTE, "id": "s", "metadata": {"a": [{"b": "x\x00"}]}}},
+        },
+        "INVALID_ROUTE_CONFIG",
+        "metadata.a[0].b",
+    ),
+    (
+        {
+            "type": "route_update",
+            "id": "s4",
+            "data": {"routeId": "r", "updates": {"filters": ["SetPath=/\x00"]}},
+        },
+        "INVALID_ROUTE_CONFIG",
+        "filters[0]",
+    ),
+    (
+        {"type": "route_update", "id": "s5", "data": {"routeId": "r\x00", "updates": {}}},
+        "INVALID_MESSAGE_FORMAT",
+        "routeId",
+    ),
+    (
+        {"type": "route_delete", "id": "s6", "data": {"routeId": "\x00"}},
+        "INVALID_MESSAGE_FORMAT",
+        "routeId",
+    ),
+    (
+        {"type": "config_get", "id": "s7", "data": {**KEY, "configType": "route_config\x00"}},
+        "CONFIG_VALIDATION_ERROR",
+        "configType",
+    ),
+    (
+        {"type": "config_update", "id": "s8", "data": {**KEY, "configType": "\x00", "config": {}}},
+        "CONFIG_VALIDATION_ERROR",
+        "configType",
+    ),
+    (
+        {
+            "type": "config_update",
+            "id": "s9",
+            "data": {**KEY, "config": {"routes": [{**ROUTE, "id": "s", "metadata": {"k\x00": 1}}]}},
+        },
+        "CONFIG_VALIDATION_ERROR",
+        "routes[0].metadata.k\x00",
+    ),
+    (
+        {
+            "type": "config_rollback",
+            "id": "s10",
+            "data": {**KEY, "configType": "a\x00", "toVersion": 1},
+        },
+        "CONFIG_VALIDATION_ERROR",
+        "configType",
+    ),
+]
+
+
+@pytest.mark.parametrize(("frame", "code", "field"), UNSTORABLE)
+async def test_input_the_database_cannot_store_gets_the_fields_error_and_changes_nothing(
+    everything: Any, frame: Any, code: str, field: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    socket = await socket_with_a_route_and_a_config(everything)
+    await socket.send(frame)
+
+    reply = await socket.receive()
+    assert_answers(reply, frame["id"], code, None)
+    issues = reply["data"]["details"].get("errors") or [reply["data"]["details"]]
+    assert field in [issue["field"] for issue in issues], reply["data"]
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert await sync_to_async(Route.objects.filter(pk="s").exists)() is False
+    assert (await socket.request("ping"))["type"] == "pong"
     await socket.close()
