@@ -15,7 +15,6 @@ from typing import Any
 from channels.consumer import AsyncConsumer
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
-from channels.utils import await_many_dispatch
 
 from tigateway_channels.asgi_types import Message, Receive, Scope, Send
 from tigateway_channels.conf import tigw_settings
@@ -78,7 +77,11 @@ class GatewayConsumer(AsyncConsumer):
         # Frames a request starts that must follow its reply (the first health_update).
         self._after_reply: list[tuple[str, dict[str, Any]]] = []
         try:
-            await await_many_dispatch([receive], self.dispatch)
+            # Message after message, without the task per message of Channels'
+            # await_many_dispatch: a server that queues every frame it reads, unbounded
+            # (daphne), is drained as fast as it reads, so a flood cannot pile up there.
+            while True:
+                await self.dispatch(await receive())
         except StopConsumer:
             pass
         finally:
@@ -179,6 +182,9 @@ class GatewayConsumer(AsyncConsumer):
         self.close(Disconnect.TOO_SLOW)
 
     def _flooding(self, request_id: Any) -> None:
+        # Replies still queued are dropped too: a flooder that does not read would hold them,
+        # and the close behind them, for as long as it keeps the socket open.
+        self._writer.drop_queued()
         error = GatewayError(
             ErrorCode.RATE_LIMITED,
             "Too many messages; closing",
@@ -261,6 +267,8 @@ class GatewayConsumer(AsyncConsumer):
         if self._state is not ConnectionState.CONNECTED:
             return
         self.heard_from_client()
+        if self._requests.turn_for_answers():
+            await asyncio.sleep(0)
         self._requests.receive(message, tigw_settings.MAX_MESSAGE_BYTES)
 
     async def answer(self, text: str) -> None:
