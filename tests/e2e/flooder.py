@@ -1,14 +1,16 @@
 """A client that floods a socket with frames as fast as the kernel takes them, never reading.
 
 Blocking sockets and prebuilt frames, so the flood costs the client almost nothing: what is
-measured is the server. Used by ``tests/e2e/test_flood.py`` and ``benchmarks/flood.py``.
-Bounded twice, by a number of frames and by a time; it always stops by itself.
+measured is the server. Used by ``tests/e2e/test_flood.py``, ``tests/e2e/test_frame_limits.py``
+and ``benchmarks/flood.py``. Bounded twice, by a number of frames and by a time; it always
+stops by itself.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import socket
 import struct
@@ -58,7 +60,8 @@ class FloodResult:
         return asdict(self)
 
 
-def _handshake(url: str, receive_buffer: int) -> tuple[socket.socket, bytes]:
+def connect_raw(url: str, receive_buffer: int = 4096) -> tuple[socket.socket, bytes]:
+    """A handshaken socket, and what the server sent after its handshake response."""
     parts = urlsplit(url)
     sock = socket.socket()
     # A small receive buffer: the server's replies back up at once, as with a peer that
@@ -85,9 +88,11 @@ def _handshake(url: str, receive_buffer: int) -> tuple[socket.socket, bytes]:
     return sock, rest
 
 
-def _read_after(sock: socket.socket, buffered: bytes, result: FloodResult, timeout: float) -> None:
-    """Read what the server sent, up to its close frame, the end of the stream or ``timeout``."""
-    import json
+def read_to_close(
+    sock: socket.socket, buffered: bytes, result: FloodResult, timeout: float
+) -> None:
+    """Read what the server sent, up to its close frame, the end of the stream or ``timeout``;
+    count the text frames and error codes in ``result``."""
 
     data = bytearray(buffered)
     deadline = time.monotonic() + timeout
@@ -146,7 +151,7 @@ def flood(
 ) -> FloodResult:
     """Send up to ``frames`` frames (the pings of ``ping_frames`` by default) for at most
     ``seconds`` without reading; then read what the server sent, to see how it ended."""
-    sock, buffered = _handshake(url, receive_buffer)
+    sock, buffered = connect_raw(url, receive_buffer)
     data, frame_size = batch or ping_frames()
     view = memoryview(data)
     total = frames * frame_size
@@ -173,7 +178,7 @@ def flood(
     result.seconds = time.monotonic() - started
     result.frames_sent = sent // frame_size
     try:
-        _read_after(sock, buffered, result, read_timeout)
+        read_to_close(sock, buffered, result, read_timeout)
     finally:
         sock.close()
     return result
