@@ -1,17 +1,18 @@
 #!/usr/bin/env python
 """Flood benchmark: one client sends a million pings without ever reading; another pings.
 
-For each server (daphne, uvicorn): a fresh PostgreSQL database and channel-layer prefix, one
-worker of the example project, one well-behaved client that sends a ``ping`` every
-``--interval`` seconds and times its ``pong``, and one flooder process that sends ``-n``
-pings as fast as the kernel takes them, never reading its socket (a small receive buffer, so
-the server's replies back up at once), for at most ``--seconds``. After the flood the
+For each target (daphne, uvicorn, and uvicorn with ``--loop asyncio`` or ``--ws websockets``
+on request): a fresh PostgreSQL database and channel-layer prefix, one worker of the example
+project, one well-behaved client that sends a ``ping`` every ``--interval`` seconds and times
+its ``pong``, and one flooder process that sends ``-n`` pings as fast as the kernel takes
+them, never reading its socket (a small receive buffer, so the server's replies back up at
+once), for at most ``--seconds``. After the flood the
 flooder reads what the server sent, to learn how it ended (its close code, or a cut
 connection). The worker's RSS is sampled every 20 ms from before the flood until
 ``--settle`` seconds after it.
 
     .venv/bin/python benchmarks/flood.py                  # 1,000,000 pings, daphne + uvicorn
-    .venv/bin/python benchmarks/flood.py -n 200000 --servers uvicorn
+    .venv/bin/python benchmarks/flood.py -n 200000 --servers uvicorn,uvicorn-asyncio
 
 Prints a table and one JSON object per server: frames sent, how sending stopped, the close
 code, the peak RSS growth and the growth left after the settle time, and the other
