@@ -290,9 +290,11 @@ def _raise_nofile_in_child() -> None:
     raise_nofile()
 
 
-def worker_command(server: str, app: str, port: int) -> list[str]:
+def worker_command(server: str, app: str, port: int, options: list[str] | None = None) -> list[str]:
+    """The command of one worker; ``options`` are passed to the server before the app."""
+    options = options or []
     if server == "daphne":
-        return [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+        return [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *options, app]
     if server == "uvicorn":
         return [
             PYTHON,
@@ -305,6 +307,7 @@ def worker_command(server: str, app: str, port: int) -> list[str]:
             "--log-level",
             "warning",
             "--no-access-log",
+            *options,
             app,
         ]
     if server == "websockets":  # our raw server: app is a module run with -m
@@ -312,13 +315,15 @@ def worker_command(server: str, app: str, port: int) -> list[str]:
     raise ValueError(server)
 
 
-def launch_worker(server: str, app: str, env: dict[str, str], log_dir: Path) -> Worker:
+def launch_worker(
+    server: str, app: str, env: dict[str, str], log_dir: Path, options: list[str] | None = None
+) -> Worker:
     """Start one worker (RLIMIT_NOFILE raised to the hard limit) without waiting for it."""
     port = free_port()
     log_path = log_dir / f"{server}-{port}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            worker_command(server, app, port),
+            worker_command(server, app, port, options),
             cwd=ROOT,
             env={**os.environ, **env},
             stdout=log_file,
@@ -345,9 +350,14 @@ def wait_listening(worker: Worker, timeout: float = 30.0) -> None:
 
 
 def start_workers(
-    server: str, app: str, env: dict[str, str], log_dir: Path, count: int
+    server: str,
+    app: str,
+    env: dict[str, str],
+    log_dir: Path,
+    count: int,
+    options: list[str] | None = None,
 ) -> list[Worker]:
-    workers = [launch_worker(server, app, env, log_dir) for _ in range(count)]
+    workers = [launch_worker(server, app, env, log_dir, options) for _ in range(count)]
     try:
         for worker in workers:
             wait_listening(worker)

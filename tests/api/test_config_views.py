@@ -367,3 +367,33 @@ def test_put_with_another_id_inside_the_document_is_400_on_that_field(api: APICl
     assert response.json()["details"]["field"] == "id"
     assert response.json()["errors"] == {"id": [response.json()["details"]["reason"]]}
     assert GatewayConfig.objects.get().version == 1
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        ('{"routes": [{"id": "r", "uri": "http://a", "metadata": {"x": "\\u0000"}}]}', "routes"),
+        ('{"routes": [{"id": "r", "uri": "http://a", "predicates": null}]}', "routes"),
+        ('{"globalFilters": ["SetPath=/\\u0000"]}', "globalFilters"),
+        ('{"routes": [], "\\ud800": 1}', "\ufffd"),
+    ],
+)
+def test_a_document_the_database_cannot_store_is_400_on_its_path(
+    api: APIClient, document: str, field: str
+) -> None:
+    response = api.put(detail("c"), f'{{"config": {document}}}', content_type="application/json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "CONFIG_VALIDATION_ERROR"
+    assert field in response.json()["errors"]
+    assert not GatewayConfig.objects.exists()
+
+
+def test_a_config_type_with_nul_is_400_in_urls_and_in_the_list_filter(api: APIClient) -> None:
+    in_url = api.get("/api/tigateway/configs/route%00config/c/")
+    in_filter = api.get(reverse("tigateway:config-list"), {"configType": "route_config\x00"})
+
+    for response in (in_url, in_filter):
+        assert response.status_code == 400, response.content
+        assert response.json()["code"] == "CONFIG_VALIDATION_ERROR"
+        assert response.json()["details"]["field"] == "configType"

@@ -404,3 +404,43 @@ def test_invalid_jwt_is_401(api: APIClient) -> None:
 
     assert response.status_code == 401
     assert response.json()["code"] == "UNAUTHORIZED"
+
+
+# Bodies as raw JSON text: what a client in any language may send (DRF parses them with
+# Python's json, which, unlike orjson, takes lone surrogates and integers of any size).
+UNSTORABLE_BODIES = [
+    ('{"id": "r", "uri": "http://a", "predicates": null}', "predicates"),
+    ('{"id": "r", "uri": "http://a", "filters": null}', "filters"),
+    ('{"id": "r", "uri": "http://a", "metadata": {"a": ["x\\u0000"]}}', "metadata"),
+    ('{"id": "r", "uri": "http://a", "metadata": {"k\\u0000": 1}}', "metadata"),
+    ('{"id": "r", "uri": "http://a", "metadata": {"a": "\\ud800"}}', "metadata"),
+    ('{"id": "r", "uri": "http://a", "metadata": {"a": 1180591620717411303424}}', "metadata"),
+    ('{"id": "r", "uri": "http://a", "filters": ["SetPath=/\\u0000"]}', "filters"),
+    ('{"id": "r", "uri": "http://a", "\\ud800": 1}', "\ufffd"),
+]
+
+
+@pytest.mark.parametrize(("body", "field"), UNSTORABLE_BODIES)
+def test_input_the_database_cannot_store_is_400_on_its_field(
+    operator_api: APIClient, body: str, field: str
+) -> None:
+    response = operator_api.post(list_url(), body, content_type="application/json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "INVALID_ROUTE_CONFIG"
+    assert field in response.json()["errors"]
+    assert not Route.objects.exists()
+
+
+def test_an_update_the_database_cannot_store_is_400_and_changes_nothing(
+    operator_api: APIClient,
+) -> None:
+    make_route("users", metadata={"team": "users"})
+
+    response = operator_api.patch(
+        detail_url("users"), '{"metadata": {"team": "a\\u0000b"}}', content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"]["metadata"][0].startswith("metadata.team: ")
+    assert Route.objects.get(pk="users").metadata == {"team": "users"}

@@ -77,6 +77,21 @@ async def test_close_goes_after_the_frames_already_queued() -> None:
     writer.stop()
 
 
+async def test_dropping_the_queue_keeps_the_send_in_flight_and_what_follows() -> None:
+    send = FakeServerSend()
+    writer = SocketWriter(send, 10, lambda: None)
+    send.writable.clear()
+    for frame in ("in flight", "dropped 1", "dropped 2"):
+        writer.push(frame)
+    writer.drop_queued()
+    writer.push("why")
+    writer.close(Disconnect.FLOODING)
+    send.writable.set()
+    await asyncio.sleep(0.05)
+    assert send.sent == ["in flight", "why", 4429]
+    writer.stop()
+
+
 async def test_one_blocked_socket_does_not_hold_back_another() -> None:
     slow, fast = FakeServerSend(), FakeServerSend()
     slow_writer = SocketWriter(slow, 100, lambda: None)

@@ -46,3 +46,9 @@ def test_a_config_type_name_has_1_to_100_characters() -> None:
     assert not is_config_type_name("")
     assert not is_config_type_name("t" * 101)
     assert not is_config_type_name(None)
+
+
+@pytest.mark.parametrize("name", ["route\x00config", "route\nconfig", "\x7f", "a\ud800"])
+def test_a_config_type_name_has_no_control_character_nor_lone_surrogate(name: str) -> None:
+    assert not is_config_type_name(name)
+    assert is_config_type_name("feature flags, v2 (beta) — café")

@@ -3,13 +3,16 @@ always a ``reason``, and ``field`` and ``value`` wherever a field is at fault.""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import pytest
 from asgiref.sync import sync_to_async
 
 from tests.ws import Socket, connect, open_socket
+from tigateway_channels.models import Route
 from tigateway_channels.services import configs as config_service
 from tigateway_channels.services import routes as route_service
 from tigateway_channels.websocket.handlers.registry import HANDLERS, Handler
@@ -230,4 +233,192 @@ async def test_too_large_and_rate_limited_errors_carry_the_request_id(
     for reply in limited:
         assert_answers(reply, reply["data"]["requestId"], "RATE_LIMITED", None)
         assert reply["data"]["requestId"] in {f"p{n}" for n in range(6)}
+    await socket.close()
+
+
+def nested(levels: int) -> str:
+    return '{"a":[' * levels + "1" + "]}" * levels
+
+
+# Where any user can put a value: a route, a predicate, a filter, its values, the id, a
+# route id, an unknown field of a config, a config type. "@" is where the deep value goes.
+DEEP_PLACES = [
+    ('{"type":"route_create","id":"d1","data":{"route":@}}', "INVALID_ROUTE_CONFIG"),
+    (
+        '{"type":"route_create","id":"d2","data":{"route":{"id":"r2","uri":"http://a",'
+        '"predicates":[@]}}}',
+        "INVALID_ROUTE_CONFIG",
+    ),
+    (
+        '{"type":"subscribe","id":"d3","data":{"topics":["routes"],"filters":{"routes":@}}}',
+        "INVALID_SUBSCRIPTION",
+    ),
+    (
+        '{"type":"subscribe","id":"d4","data":{"topics":["routes"],'
+        '"filters":{"routes":{"status":@}}}}',
+        "INVALID_SUBSCRIPTION",
+    ),
+    (
+        '{"type":"route_update","id":@,"data":{"routeId":"r","updates":{}}}',
+        "INVALID_MESSAGE_FORMAT",
+    ),
+    ('{"type":"route_delete","id":"d6","data":{"routeId":@}}', "INVALID_MESSAGE_FORMAT"),
+    (
+        '{"type":"config_update","id":"d7","data":{"configType":"route_config","configId":"c",'
+        '"config":{"bogus":@}}}',
+        "CONFIG_VALIDATION_ERROR",
+    ),
+    (
+        '{"type":"config_get","id":"d8","data":{"configType":@,"configId":"c"}}',
+        "INVALID_MESSAGE_FORMAT",
+    ),
+]
+DEEP_FRAMES = [(place.replace("@", nested(251)), code) for place, code in DEEP_PLACES]
+
+
+@pytest.mark.parametrize(("frame", "code"), DEEP_FRAMES)
+async def test_a_value_nested_past_the_encoder_limit_gets_its_error_and_the_socket_stays(
+    everything: Any, frame: str, code: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    socket = await socket_with_a_route_and_a_config(everything)
+    await socket.send(frame)
+
+    reply = await socket.receive()
+    assert reply["type"] == "error" and reply["data"]["code"] == code, reply["data"]
+    if '"id":"d' in frame:
+        assert reply["data"]["requestId"] == frame.split('"id":"')[1][:2]
+    assert len(orjson.dumps(reply)) < 10_000
+    assert (await socket.request("ping"))["type"] == "pong"
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    await socket.close()
+
+
+async def test_an_unexpected_failure_is_internal_error_with_the_incident_of_its_log_line(
+    everything: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def explode(conn: Any, message: Any) -> Any:
+        raise RuntimeError("secret server detail")
+
+    monkeypatch.setitem(HANDLERS, "ping", Handler(explode, "pong"))
+    socket = await socket_with_a_route_and_a_config(everything)
+    await socket.send({"type": "ping", "id": "i2"})
+    reply = await socket.receive()
+
+    assert_answers(reply, "i2", "INTERNAL_ERROR", None)
+    incident = reply["data"]["details"]["incident"]
+    [record] = [r for r in caplog.records if r.exc_info]
+    assert incident in record.getMessage()
+    assert "secret server detail" in str(record.exc_info[1])
+    monkeypatch.undo()
+    assert (await socket.request("ping"))["type"] == "pong"
+    await socket.close()
+
+
+async def test_an_ack_that_cannot_be_encoded_is_internal_error_not_silence(
+    everything: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def unencodable(conn: Any, message: Any) -> Any:
+        return {"big": 2**70}
+
+    monkeypatch.setitem(HANDLERS, "ping", Handler(unencodable, "pong"))
+    socket = await socket_with_a_route_and_a_config(everything)
+    await socket.send({"type": "ping", "id": "i3"})
+
+    assert_answers(await socket.receive(), "i3", "INTERNAL_ERROR", None)
+    assert await socket.nothing_more(0.1)
+    await socket.close()
+
+
+UNSTORABLE: list[tuple[Any, str, str]] = [
+    (
+        {
+            "type": "route_create",
+            "id": "s1",
+            "data": {"route": {**ROUTE, "id": "s", "predicates": None}},
+        },
+        "INVALID_ROUTE_CONFIG",
+        "predicates",
+    ),
+    (
+        {
+            "type": "route_create",
+            "id": "s2",
+            "data": {"route": {**ROUTE, "id": "s", "filters": None}},
+        },
+        "INVALID_ROUTE_CONFIG",
+        "filters",
+    ),
+    (
+        {
+            "type": "route_create",
+            "id": "s3",
+            "data": {"route": {**ROUTE, "id": "s", "metadata": {"a": [{"b": "x\x00"}]}}},
+        },
+        "INVALID_ROUTE_CONFIG",
+        "metadata.a[0].b",
+    ),
+    (
+        {
+            "type": "route_update",
+            "id": "s4",
+            "data": {"routeId": "r", "updates": {"filters": ["SetPath=/\x00"]}},
+        },
+        "INVALID_ROUTE_CONFIG",
+        "filters[0]",
+    ),
+    (
+        {"type": "route_update", "id": "s5", "data": {"routeId": "r\x00", "updates": {}}},
+        "INVALID_MESSAGE_FORMAT",
+        "routeId",
+    ),
+    (
+        {"type": "route_delete", "id": "s6", "data": {"routeId": "\x00"}},
+        "INVALID_MESSAGE_FORMAT",
+        "routeId",
+    ),
+    (
+        {"type": "config_get", "id": "s7", "data": {**KEY, "configType": "route_config\x00"}},
+        "CONFIG_VALIDATION_ERROR",
+        "configType",
+    ),
+    (
+        {"type": "config_update", "id": "s8", "data": {**KEY, "configType": "\x00", "config": {}}},
+        "CONFIG_VALIDATION_ERROR",
+        "configType",
+    ),
+    (
+        {
+            "type": "config_update",
+            "id": "s9",
+            "data": {**KEY, "config": {"routes": [{**ROUTE, "id": "s", "metadata": {"k\x00": 1}}]}},
+        },
+        "CONFIG_VALIDATION_ERROR",
+        "routes[0].metadata.k\x00",
+    ),
+    (
+        {
+            "type": "config_rollback",
+            "id": "s10",
+            "data": {**KEY, "configType": "a\x00", "toVersion": 1},
+        },
+        "CONFIG_VALIDATION_ERROR",
+        "configType",
+    ),
+]
+
+
+@pytest.mark.parametrize(("frame", "code", "field"), UNSTORABLE)
+async def test_input_the_database_cannot_store_gets_the_fields_error_and_changes_nothing(
+    everything: Any, frame: Any, code: str, field: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    socket = await socket_with_a_route_and_a_config(everything)
+    await socket.send(frame)
+
+    reply = await socket.receive()
+    assert_answers(reply, frame["id"], code, None)
+    issues = reply["data"]["details"].get("errors") or [reply["data"]["details"]]
+    assert field in [issue["field"] for issue in issues], reply["data"]
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert await sync_to_async(Route.objects.filter(pk="s").exists)() is False
+    assert (await socket.request("ping"))["type"] == "pong"
     await socket.close()

@@ -110,3 +110,32 @@ async def test_the_size_bound_lets_one_frame_in_an_empty_queue() -> None:
     recorder.queue.put('{"id": 7}')  # the queue holds 50 characters already
     await recorder.drained()
     assert recorder.events == [("answer", "x" * 50), ("RATE_LIMITED", 7)]
+
+
+@pytest.mark.asyncio
+async def test_frames_that_cannot_be_read_wait_for_their_token_like_any_other() -> None:
+    recorder = Recorder(rate=100.0, burst=1)
+    started = asyncio.get_running_loop().time()
+    for n in range(6):
+        recorder.queue.refuse(GatewayError(ErrorCode.MESSAGE_TOO_LARGE, "big"), n)
+    await recorder.drained()
+    assert recorder.events == [("MESSAGE_TOO_LARGE", n) for n in range(6)]
+    assert asyncio.get_running_loop().time() - started >= 5 / 100 - 0.01
+
+
+@pytest.mark.asyncio
+async def test_a_flood_of_frames_that_cannot_be_read_is_closed_like_any_flood() -> None:
+    recorder = Recorder(rate=1.0, burst=1, limit=2, flood_after=3)
+    for n in range(10):
+        recorder.queue.receive({"type": "websocket.receive", "bytes": b"%d" % n}, 100)
+    assert recorder.flooded == [None]  # binary frames: no id could be read
+    assert recorder.queue.pending == 0
+
+
+def test_the_reader_gives_the_answers_one_turn_each_time_the_queue_fills() -> None:
+    recorder = Recorder(limit=2)
+    recorder.queue._queue.extend(['{"id": 1}', '{"id": 2}'])
+    assert recorder.queue.turn_for_answers()
+    assert not recorder.queue.turn_for_answers()  # still full: no second turn
+    recorder.queue._queue.clear()
+    assert not recorder.queue.turn_for_answers()  # room again

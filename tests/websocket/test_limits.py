@@ -174,3 +174,26 @@ async def test_the_queue_is_bounded_by_size_too(operator: Any, settings: Any) ->
     assert [reply["data"]["requestId"] for reply in replies] == ["p0", "p1", "p2", "p3"]
     assert "RATE_LIMITED" in [reply["data"].get("code") for reply in replies]
     await socket.close()
+
+
+@pytest.mark.parametrize("kind", ["too large", "binary", "not JSON"])
+async def test_a_flood_of_frames_that_cannot_be_read_ends_in_4429(
+    operator: Any, settings: Any, kind: str
+) -> None:
+    settings.TIGATEWAY_CHANNELS = {
+        "MAX_MESSAGE_BYTES": 100,
+        "CLIENT_RATE_PER_SECOND": 10.0,
+        "CLIENT_RATE_BURST": 5,
+        "CLIENT_QUEUE_LIMIT": 10,
+        "FLOOD_CLOSE_AFTER": 5,
+    }
+    socket = await open_socket(operator)
+    for n in range(200):
+        if kind == "too large":
+            await socket.send({"type": "ping", "id": f"b{n}", "data": {"pad": "x" * 200}})
+        elif kind == "binary":
+            await socket.comm.send_to(bytes_data=b"\x00\x01" * 10)
+        else:
+            await socket.send(f'{{"id": "g{n}", oops')
+
+    assert await socket.closed_with(timeout=10) == 4429

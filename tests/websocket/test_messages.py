@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
 import pytest
 
-from tests.ws import Socket, open_socket
+from tests.ws import Socket, connect, open_socket, token_for
 from tigateway_channels.websocket.handlers.registry import HANDLERS, Handler
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -333,3 +334,29 @@ async def test_every_request_with_an_id_gets_exactly_one_reply(operator: Any) ->
     assert replies == {frame["id"]: 1 for frame in frames}
     assert await socket.nothing_more()
     await socket.close()
+
+
+async def test_a_client_id_with_a_newline_logs_as_one_line(
+    operator: Any, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.TIGATEWAY_CHANNELS = {
+        "CLIENT_RATE_PER_SECOND": 1.0,
+        "CLIENT_RATE_BURST": 1,
+        "CLIENT_QUEUE_LIMIT": 1,
+        "FLOOD_CLOSE_AFTER": 2,
+    }
+    forged = "web-1\n[ERROR] forged line"
+    socket, first = await connect(token=token_for(operator), clientId=forged)
+    assert first["type"] == "ack", first
+    caplog.set_level(logging.INFO, logger="tigateway_channels")
+    await socket.send({"type": "error", "id": "e1", "data": {"message": "bad\n[ERROR] forged"}})
+    assert (await socket.receive())["type"] == "ack"
+    for n in range(5):  # a flood: its close is logged with the client id
+        await socket.send({"type": "ping", "id": f"p{n}"})
+    assert await socket.closed_with() == 4429
+
+    logged = [r.getMessage() for r in caplog.records if "web-1" in r.getMessage()]
+    assert any("reported an error" in line for line in logged), logged
+    assert any("Closing socket" in line for line in logged), logged
+    for line in logged:
+        assert "\n" not in line and "web-1\\x0a[ERROR] forged line" in line, line

@@ -36,6 +36,7 @@ from tigateway_channels.delivery.sockets import SocketState, Subscription
 from tigateway_channels.delivery.streams import StreamPosition, TopicMessage, TopicStream
 from tigateway_channels.delivery.topics import TOPICS, SubscriptionFilter
 from tigateway_channels.protocol import encode, make_envelope
+from tigateway_channels.protocol.text import loggable
 
 logger = logging.getLogger(__name__)
 
@@ -253,11 +254,11 @@ class Hub:
         ):
             self._foreign_sources.add(source)
             logger.error(
-                "Dropped a %r message from deployment %r on this deployment's groups (%s is "
-                "ours); another deployment shares this Redis and these group names: give each "
-                "deployment its own GROUP_PREFIX, or leave it unset (docs/deployment.md)",
-                str(message.get("topic", ""))[:64],
-                source,
+                "Dropped a '%s' message from deployment '%s' on this deployment's groups (%s "
+                "is ours); another deployment shares this Redis and these group names: give "
+                "each deployment its own GROUP_PREFIX, or leave it unset (docs/deployment.md)",
+                loggable(message.get("topic", ""), 64),
+                loggable(source),
                 self._deployment,
             )
 

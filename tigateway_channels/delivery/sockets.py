@@ -121,6 +121,11 @@ class SocketWriter:
         finally:
             self._busy = None
 
+    def drop_queued(self) -> None:
+        """Forget the frames not yet handed to the server (a send in flight finishes)."""
+        self._queue.clear()
+        self._exempt = 0
+
     def push_replay(self, frames: list[str]) -> None:
         """Queue a recovery replay: bounded by MAX_REPLAY_MESSAGES, not by the live limit.
 

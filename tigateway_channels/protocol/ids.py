@@ -16,6 +16,8 @@ ID_PATTERN = r"[-a-zA-Z0-9_]+"
 # The same characters as a whole-string pattern, for validators.
 ID_REGEX = re.compile(rf"^{ID_PATTERN}\Z")
 CONFIG_TYPE_MAX_LENGTH = 100
+CONFIG_TYPE_RULE = f"1-{CONFIG_TYPE_MAX_LENGTH} characters, none of them a control character"
+_NOT_IN_A_NAME = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 class IdProblem(enum.Enum):
@@ -38,5 +40,11 @@ def id_problem(value: Any) -> IdProblem | None:
 
 
 def is_config_type_name(value: Any) -> bool:
-    """A config type's name: a string of 1 to ``CONFIG_TYPE_MAX_LENGTH`` characters."""
-    return isinstance(value, str) and 0 < len(value) <= CONFIG_TYPE_MAX_LENGTH
+    """A config type's name: a string of 1 to ``CONFIG_TYPE_MAX_LENGTH`` characters, none of
+    them a control character (NUL among them, which PostgreSQL cannot store) or a lone
+    surrogate."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= CONFIG_TYPE_MAX_LENGTH
+        and not _NOT_IN_A_NAME.search(value)
+    )

@@ -81,13 +81,15 @@ def parse_client_message(text: str | bytes, known_types: frozenset[str]) -> Clie
     try:
         raw = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise field_error(
+        error = field_error(
             ErrorCode.INVALID_MESSAGE_FORMAT,
             "$",
             None,
             f"not valid JSON: {exc}",
             "Message is not valid JSON",
-        ) from None
+        )
+        error.request_id = peek_request_id(text)
+        raise error from None
     if not isinstance(raw, dict):
         raise field_error(
             ErrorCode.INVALID_MESSAGE_FORMAT,

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
-from tigateway_channels.protocol.errors import field_issue
+from tigateway_channels.protocol.errors import SHOWN_DEPTH, field_issue, shown_value
 
-MAX_SHOWN_CHARS = 200
-_MAX_SHOWN_ITEMS = 20
-_MAX_SHOWN_DEPTH = 3
-_JSON_INT_RANGE = (-(2**63), 2**63 - 1)
+_MAX_SHOWN_DEPTH = SHOWN_DEPTH
 
 
 @dataclass(frozen=True)
@@ -53,35 +49,9 @@ class SpecValidationError(ValueError):
 
 
 def json_safe(value: Any, depth: int = 0) -> Any:
-    """A JSON-serialisable, bounded copy of an input value, so issues can always be sent back."""
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        if _JSON_INT_RANGE[0] <= value <= _JSON_INT_RANGE[1]:
-            return value
-        return f"<integer of {value.bit_length()} bits>"
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, str):
-        if len(value) > MAX_SHOWN_CHARS:
-            return value[:MAX_SHOWN_CHARS] + "..."
-        return value
-    if depth >= _MAX_SHOWN_DEPTH:
-        return "..."
-    if isinstance(value, dict):
-        shown = {}
-        for index, (key, item) in enumerate(value.items()):
-            if index >= _MAX_SHOWN_ITEMS:
-                shown["..."] = f"{len(value) - index} more"
-                break
-            shown[str(json_safe(key, _MAX_SHOWN_DEPTH))] = json_safe(item, depth + 1)
-        return shown
-    if isinstance(value, list | tuple):
-        items = [json_safe(item, depth + 1) for item in value[:_MAX_SHOWN_ITEMS]]
-        if len(value) > _MAX_SHOWN_ITEMS:
-            items.append(f"... {len(value) - _MAX_SHOWN_ITEMS} more")
-        return items
-    return f"<{type(value).__name__}>"
+    """A JSON-serialisable, bounded copy of an input value, so issues can always be sent back
+    (the protocol's ``shown_value``; ``depth`` levels are already used up)."""
+    return shown_value(value, _MAX_SHOWN_DEPTH - depth)
 
 
 def show(value: Any) -> str:

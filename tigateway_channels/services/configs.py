@@ -23,11 +23,13 @@ from tigateway_channels.models import (
 )
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError, field_issue
 from tigateway_channels.protocol.ids import (
+    CONFIG_TYPE_RULE,
     ID_MAX_LENGTH,
     IdProblem,
     id_problem,
     is_config_type_name,
 )
+from tigateway_channels.protocol.json_values import json_issues
 from tigateway_channels.services.audit import Actor, record_change
 from tigateway_channels.services.config_revisions import ConfigChange
 from tigateway_channels.services.config_type_base import DOCUMENT_FIELD, ConfigType, config_issue
@@ -43,7 +45,8 @@ def _invalid(message: str, issues: list[dict[str, Any]]) -> GatewayError:
 def _check_key(config_type: Any, config_id: Any) -> None:
     issues = []
     if not is_config_type_name(config_type):
-        issues.append(config_issue("configType", config_type, "must be a config type name"))
+        reason = f"must be a config type name: {CONFIG_TYPE_RULE}"
+        issues.append(config_issue("configType", config_type, reason))
     problem = id_problem(config_id)
     if problem is IdProblem.CHARACTERS:
         reason = "may contain only letters, digits, - and _"
@@ -181,6 +184,10 @@ def _validate(
     issues = list(issues or ())
     if not isinstance(document, dict):
         issues.append(config_issue(DOCUMENT_FIELD, document, "a config must be a JSON object"))
+    elif unstorable := json_issues(document, ""):
+        # What no config type may see: a validator could not walk it, the database and the
+        # encoder could not take it.
+        issues += unstorable
     else:
         issues += kind.validate(document)
         issues += kind.check_state(config, document, adopt_routes=adopt_routes)
@@ -353,5 +360,8 @@ def config_snapshot(config_type: str | None = None) -> list[dict[str, Any]]:
     """Every config (of one type, if given) as the wire carries it, for resynchronising."""
     configs = GatewayConfig.objects.order_by("config_type", "config_id")
     if config_type is not None:
+        if not is_config_type_name(config_type):
+            reason = f"must be a config type name: {CONFIG_TYPE_RULE}"
+            raise _invalid("Invalid config type", [config_issue("configType", config_type, reason)])
         configs = configs.filter(config_type=config_type)
     return [config.to_message() for config in configs]

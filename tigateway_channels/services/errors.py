@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from tigateway_channels.protocol.errors import ErrorCode, GatewayError, field_error
+from tigateway_channels.protocol.errors import (
+    TEXT_CHARS,
+    ErrorCode,
+    GatewayError,
+    field_error,
+    shown_text,
+)
 from tigateway_channels.protocol.json_values import is_integer
 
 
@@ -50,9 +56,10 @@ def issues_by_field(error: GatewayError) -> dict[str, list[str]]:
     """
     grouped: dict[str, list[str]] = {}
     for issue in error_issues(error):
-        path = str(issue.get("field", ""))
+        # Bounded as the error's details are: a path may hold a client's key.
+        path = shown_text(str(issue.get("field", "")))
         field = path.split("[", 1)[0].split(".", 1)[0] or "__all__"
-        reason = str(issue.get("reason", error.message))
+        reason = shown_text(str(issue.get("reason", error.message)), TEXT_CHARS)
         prefix = f"{path}: " if path and path != field else ""
         grouped.setdefault(field, []).append(prefix + reason)
     return grouped

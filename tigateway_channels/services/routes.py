@@ -15,7 +15,8 @@ from django.db import IntegrityError, transaction
 from tigateway_channels.models import ChangeSource, Route, RouteStatus
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError, field_error, field_issue
 from tigateway_channels.protocol.ids import ID_MAX_LENGTH, IdProblem, id_problem
-from tigateway_channels.protocol.json_values import is_integer
+from tigateway_channels.protocol.json_values import is_integer, json_issues
+from tigateway_channels.protocol.text import text_problem
 from tigateway_channels.scg import (
     SpecValidationError,
     parse_filters,
@@ -33,6 +34,8 @@ READ_ONLY_FIELDS = ("version", "createdAt", "updatedAt")
 SERVER_TIMES = ("createdAt", "updatedAt")
 ORDER_RANGE = INT_RANGE  # SCG's route order is a Java int
 MAX_METADATA_BYTES = 16 * 1024
+# Fields stored as JSON as the client gave them.
+JSON_FIELDS = ("predicates", "filters", "metadata")
 
 
 def _check_id(value: Any) -> list[dict[str, Any]]:
@@ -57,11 +60,7 @@ def status_issue(value: Any) -> dict[str, Any] | None:
 def _check_metadata(value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, dict):
         return [field_issue("metadata", value, "metadata must be a JSON object")]
-    try:
-        size = len(orjson.dumps(value))
-    except TypeError as exc:
-        return [field_issue("metadata", str(value)[:64], f"metadata is not JSON: {exc}")]
-    if size > MAX_METADATA_BYTES:
+    if len(orjson.dumps(value)) > MAX_METADATA_BYTES:
         return [
             field_issue("metadata", None, f"metadata must be at most {MAX_METADATA_BYTES} bytes")
         ]
@@ -69,6 +68,14 @@ def _check_metadata(value: Any) -> list[dict[str, Any]]:
 
 
 def _check_field(name: str, value: Any) -> list[dict[str, Any]]:
+    if name in JSON_FIELDS:
+        if value is None:
+            what = "a JSON object" if name == "metadata" else "a list; leave it out for none"
+            return [field_issue(name, None, f"{name} must be {what}, not null")]
+        # Stored as given: first what the database and the encoder cannot take at all.
+        issues = json_issues(value, name)
+        if issues:
+            return issues
     try:
         if name == "id":
             return _check_id(value)
@@ -230,13 +237,14 @@ def create_route(data: Any, *, user: Any = None, source: str = ChangeSource.SHEL
 
 
 def _locked_route(route_id: Any) -> Route:
-    if not isinstance(route_id, str):
+    reason = "must be a string" if not isinstance(route_id, str) else text_problem(route_id)
+    if reason is not None:
         raise field_error(
             ErrorCode.INVALID_MESSAGE_FORMAT,
             "routeId",
             route_id,
-            "must be a string",
-            "routeId must be a string",
+            reason,
+            f"routeId {reason}",
         )
     try:
         return Route.objects.select_for_update().get(pk=route_id)

@@ -7,12 +7,12 @@ Request handlers see it through the ``Connection`` protocol (``connection.py``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from channels.consumer import AsyncConsumer
 from channels.exceptions import StopConsumer
-from channels.utils import await_many_dispatch
 
 from tigateway_channels.asgi_types import Message, Receive, Scope, Send
 from tigateway_channels.conf import tigw_settings
@@ -32,6 +32,8 @@ from tigateway_channels.protocol import (
 )
 from tigateway_channels.protocol.disconnect import Disconnect
 from tigateway_channels.protocol.envelope import utc_timestamp
+from tigateway_channels.protocol.errors import internal_error
+from tigateway_channels.protocol.text import loggable
 from tigateway_channels.services.permissions import require_permission
 from tigateway_channels.services.rights import Rights, rights_cache
 from tigateway_channels.websocket.auth import (
@@ -91,7 +93,11 @@ class GatewayConsumer(AsyncConsumer):
         # Frames a request starts that must follow its reply (the first health_update).
         self._after_reply: list[tuple[str, dict[str, Any]]] = []
         try:
-            await await_many_dispatch([receive], self.dispatch)
+            # Message after message, without the task per message of Channels'
+            # await_many_dispatch: a server that queues every frame it reads, unbounded
+            # (daphne), is drained as fast as it reads, so a flood cannot pile up there.
+            while True:
+                await self.dispatch(await receive())
         except StopConsumer:
             pass
         finally:
@@ -219,12 +225,15 @@ class GatewayConsumer(AsyncConsumer):
     def _too_slow(self) -> None:
         logger.warning(
             "Closing socket %s: %d frames behind",
-            self.client_id or "-",
+            loggable(self.client_id or "-"),
             tigw_settings.SEND_QUEUE_LIMIT,
         )
         self.close(Disconnect.TOO_SLOW)
 
     def _flooding(self, request_id: Any) -> None:
+        # Replies still queued are dropped too: a flooder that does not read would hold them,
+        # and the close behind them, for as long as it keeps the socket open.
+        self._writer.drop_queued()
         error = GatewayError(
             ErrorCode.RATE_LIMITED,
             "Too many messages; closing",
@@ -248,7 +257,7 @@ class GatewayConsumer(AsyncConsumer):
             logger.log(
                 level,
                 "Closing socket %s with %d: %s",
-                self.client_id or "-",
+                loggable(self.client_id or "-"),
                 disconnect.code,
                 disconnect.reason,
             )
@@ -277,8 +286,11 @@ class GatewayConsumer(AsyncConsumer):
 
     # -- replies ------------------------------------------------------------------------
 
+    def frame(self, message_type: str, data: dict[str, Any]) -> str:
+        return encode(make_envelope(message_type, data, source=tigw_settings.SOURCE))
+
     def send_message(self, message_type: str, data: dict[str, Any]) -> None:
-        self._writer.push(encode(make_envelope(message_type, data, source=tigw_settings.SOURCE)))
+        self._writer.push(self.frame(message_type, data))
 
     def send_error(self, error: GatewayError, request_id: Any) -> None:
         """The one place an error becomes a reply, ``requestId`` always present (protocol.md §8)."""
@@ -305,18 +317,36 @@ class GatewayConsumer(AsyncConsumer):
         if self._state is not ConnectionState.CONNECTED:
             return
         self.heard_from_client()
+        if self._requests.turn_for_answers():
+            await asyncio.sleep(0)
         self._requests.receive(message, tigw_settings.MAX_MESSAGE_BYTES)
 
     async def answer(self, text: str) -> None:
-        """Parse and handle one queued frame (called by the request queue, in order)."""
+        """Parse, handle and answer one queued frame (called by the request queue, in order).
+
+        Nothing escapes: a failure nobody foresaw is answered with ``INTERNAL_ERROR``, whose
+        ``incident`` id is logged beside the traceback, and the socket goes on."""
+        request_id: Any = None
+        request_type = "unparsed"
         try:
             request = parse_client_message(text, KNOWN_TYPES)
+            request_id, request_type = request.id, request.type
+            await self.handle_request(request)
         except GatewayError as error:
             self.send_error(error, error.request_id)
-            return
-        await self.handle_request(request)
+        except Exception:
+            self._after_reply.clear()
+            internal = internal_error()
+            logger.exception(
+                "Answering a %s request failed (incident %s)",
+                loggable(request_type),
+                internal.details["incident"],
+            )
+            self.send_error(internal, request_id)
 
     async def handle_request(self, request: ClientMessage) -> None:
+        """Run the message's handler and reply; the reply is encoded before it is sent, so a
+        result that cannot be encoded is an error, not a missing reply."""
         handler = HANDLERS[request.type]
         try:
             result = await handler.func(self, request)
@@ -328,22 +358,13 @@ class GatewayConsumer(AsyncConsumer):
             self._after_reply.clear()
             self.close(Disconnect.SESSION_ENDED, ended.error, request.id)
             return
-        except Exception:
-            self._after_reply.clear()
-            logger.exception("Handler for %s failed", request.type)
-            internal = GatewayError(
-                ErrorCode.INTERNAL_ERROR,
-                "Internal error; see server logs",
-                {"reason": "an unexpected server error; the details are in the server log"},
-            )
-            self.send_error(internal, request.id)
-            return
         if handler.reply_type == "pong":
-            self.send_message("pong", {"requestId": request.id, **result})
+            reply = self.frame("pong", {"requestId": request.id, **result})
         else:
-            self.send_message(
+            reply = self.frame(
                 "ack", {"requestId": request.id, "requestType": request.type, "result": result}
             )
+        self._writer.push(reply)
         self.flush_after_reply()
 
     # -- subscriptions (called by handlers) ---------------------------------------------

@@ -11,6 +11,7 @@ from tigateway_channels.protocol.envelope import utc_timestamp
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError
 from tigateway_channels.protocol.json_values import is_integer
 from tigateway_channels.protocol.messages import ClientMessage
+from tigateway_channels.protocol.text import loggable
 from tigateway_channels.websocket.connection import Connection
 from tigateway_channels.websocket.handlers.fields import optional, require
 from tigateway_channels.websocket.handlers.registry import handles
@@ -34,7 +35,9 @@ async def pong(conn: Connection, message: ClientMessage) -> dict[str, Any]:
 
 @handles("error")
 async def client_error(conn: Connection, message: ClientMessage) -> dict[str, Any]:
-    logger.info("Client %s reported an error: %.500r", conn.client_id, message.data)
+    logger.info(
+        "Client %s reported an error: %s", loggable(conn.client_id), loggable(message.data, 500)
+    )
     return {}
 
 
