@@ -21,8 +21,9 @@ from rest_framework_simplejwt.settings import api_settings
 from tigateway_channels.asgi_types import Scope
 from tigateway_channels.authentication import GatewayJWTAuthentication
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError
-from tigateway_channels.services.rights import UserKey, user_key
+from tigateway_channels.services.rights import UserKey, rights_cache, user_key
 from tigateway_channels.websocket.credentials import PresentedToken
+from tigateway_channels.websocket.verified_tokens import token_digest, verified_tokens
 
 MAX_TOKEN_LENGTH = 8192
 
@@ -97,7 +98,14 @@ async def authenticate_token(token: str, source: str | None = None) -> Identity:
     if not token or len(token) > MAX_TOKEN_LENGTH:
         reason = "token too long" if token else "token is empty"
         raise _refused(token, reason, source)
-    return await database_sync_to_async(_user_from_token)(token, source)
+    digest = token_digest(token)
+    known = verified_tokens.get(digest)
+    if known is not None:
+        return known
+    generation = rights_cache.generation
+    identity = await database_sync_to_async(_user_from_token)(token, source)
+    verified_tokens.store(digest, identity, generation)
+    return identity
 
 
 def _session_identity(scope: Scope, user: Any) -> Identity:

@@ -18,6 +18,8 @@ from tigateway_channels.asgi_types import Scope
 from tigateway_channels.protocol.errors import ErrorCode, GatewayError, field_error
 from tigateway_channels.protocol.json_values import is_scalar
 
+# Where ``routing.KeepRawSend`` leaves the parameters it read, so the consumer reads them once.
+CONNECT_PARAMS_KEY = "tigateway.connect_params"
 MAX_CLIENT_ID_LENGTH = 128
 MAX_QUERY_FIELDS = 32
 # Topic names read from all ``subscriptions`` values together (there are six topics).

@@ -43,7 +43,7 @@ from tigateway_channels.websocket.auth import (
     authenticate_token,
     redacted,
 )
-from tigateway_channels.websocket.connect_params import read_connect_params
+from tigateway_channels.websocket.connect_params import CONNECT_PARAMS_KEY, read_connect_params
 from tigateway_channels.websocket.connection import ConnectionState, next_state
 from tigateway_channels.websocket.credentials import accepted_subprotocol, presented_token
 from tigateway_channels.websocket.expiry import CredentialClock
@@ -128,7 +128,7 @@ class GatewayConsumer(AsyncConsumer):
         return self.identity.user
 
     async def websocket_connect(self, message: Message) -> None:
-        params = read_connect_params(self.scope)
+        params = self.scope.get(CONNECT_PARAMS_KEY) or read_connect_params(self.scope)
         self.client_id = params.client_id or ""
         accept: Message = {"type": "websocket.accept"}
         subprotocol = accepted_subprotocol(self.scope)
