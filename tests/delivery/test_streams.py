@@ -82,3 +82,17 @@ def test_replay_after_comes_from_memory_while_it_reaches() -> None:
     assert offsets(topic.replay_after(2) or []) == [3, 4, 5]
     assert topic.replay_after(1) is None  # offset 2 fell out of memory
     assert topic.replay_after(5) == []
+
+
+def test_a_stream_started_with_recent_history_replays_it_from_memory() -> None:
+    from tigateway_channels.delivery.streams import StreamPosition, TopicMessage, TopicStream
+
+    def message(offset: int) -> TopicMessage:
+        return TopicMessage("routes", offset, "e1", f"f{offset}", {})
+
+    stream = TopicStream("routes", 10)
+    # Offset 3 was pruned: only the run that ends at the position is kept.
+    stream.start_at(StreamPosition(7, "e1"), [message(o) for o in (1, 2, 4, 5, 6, 7)])
+    assert stream.replay_after(3) == [message(o) for o in (4, 5, 6, 7)]
+    assert stream.replay_after(2) is None
+    assert stream.replay_after(7) == []

@@ -138,8 +138,8 @@ class Hub:
                 started.set_exception(exc)
                 started.exception()  # retrieved: the caller gets it from the raise below
                 raise
-            for topic, position in positions.items():
-                self._streams[topic].start_at(position)
+            for topic, (position, recent) in positions.items():
+                self._streams[topic].start_at(position, recent)
             started.set_result(None)
             if background is not None:
                 self._tasks = background(self)
@@ -150,8 +150,18 @@ class Hub:
         groups = {name: group_name(name) for name in [*TOPICS, RIGHTS_GROUP]}
         return deployment_id(), groups
 
-    def _read_positions(self) -> dict[str, StreamPosition]:
-        return {topic: history.position(topic) for topic in self._streams}
+    def _read_positions(self) -> dict[str, tuple[StreamPosition, list[TopicMessage]]]:
+        """Each stream's position and the last ``HISTORY_IN_MEMORY`` messages before it, so
+        the clients of a restarted worker recover from memory, not one outbox read each."""
+        memory = tigw_settings.HISTORY_IN_MEMORY
+        started = {}
+        for topic in self._streams:
+            at = history.position(topic)
+            recent = (
+                history.read(topic, max(0, at.offset - memory), at.offset, memory) if memory else []
+            )
+            started[topic] = (at, [m for m in recent if m.epoch == at.epoch])
+        return started
 
     def begin_shutdown(self) -> bool:
         """Refuse new sockets from now on; True for the one caller that started the shutdown."""

@@ -61,12 +61,21 @@ class TopicStream:
         self.recent: collections.deque[TopicMessage] = collections.deque(maxlen=memory)
         self.early: dict[int, TopicMessage] = {}
 
-    def start_at(self, position: StreamPosition) -> None:
-        """Begin after ``position``: what was committed before this worker listened is history."""
+    def start_at(self, position: StreamPosition, recent: Iterable[TopicMessage] = ()) -> None:
+        """Begin after ``position``: what was committed before this worker listened is history;
+        ``recent``, the contiguous messages up to it read from history, can be replayed."""
         self.epoch = position.epoch
         self.last = position.offset
         self.recent.clear()
         self.early.clear()
+        kept = [m for m in recent if m.epoch == position.epoch and m.offset <= position.offset]
+        # Only a run that ends at ``position`` with no hole: replay_after relies on it.
+        run: list[TopicMessage] = []
+        for message in reversed(kept):
+            if message.offset != (run[-1].offset - 1 if run else position.offset):
+                break
+            run.append(message)
+        self.recent.extend(reversed(run))
 
     @property
     def position(self) -> StreamPosition:
