@@ -12,3 +12,6 @@ class TigatewayChannelsConfig(AppConfig):
     def ready(self) -> None:
         from tigateway_channels import checks  # noqa: F401  (registration)
         from tigateway_channels.delivery import model_signals  # noqa: F401  (registration)
+        from tigateway_channels.observability.install import install
+
+        install()
