@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass, field
 
 import orjson
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.db.models import Count
 
 from tigateway_channels.conf import tigw_settings
@@ -120,7 +120,8 @@ class OpenBuckets:
         """Write every bucket that changed since the last write; forget the ones that ended
         and are written. Returns the rows written. Raises when the database does (the
         buckets stay, to be written next time)."""
-        close_old_connections()
+        if not connection.in_atomic_block:  # never inside a caller's transaction
+            close_old_connections()
         series_keys, sample_keys = list(self.dirty_series), list(self.dirty_samples)
         rows = [self._bucket_row(key) for key in series_keys]
         for batch in range(0, len(rows), BATCH):

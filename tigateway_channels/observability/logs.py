@@ -238,7 +238,8 @@ class LogPublisher:
         }
 
     def _store(self, entries: list[dict[str, Any]]) -> None:
-        close_old_connections()
+        if not connection.in_atomic_block:  # never inside a caller's transaction
+            close_old_connections()
         LogEntry.objects.bulk_create(
             [
                 LogEntry(

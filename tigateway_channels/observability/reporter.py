@@ -97,6 +97,7 @@ class Reporter:
         self._external_since = time.time()
         self._failing: set[str] = set()
         self._stop = threading.Event()
+        self._final = True
         self._thread: threading.Thread | None = None
         recorder.configure(tigw_settings.METRICS_MAX_SERIES)
 
@@ -109,8 +110,9 @@ class Reporter:
             )
             self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop after a last round that writes everything still open."""
+    def stop(self, timeout: float = 5.0, final: bool = True) -> None:
+        """Stop after a last round that writes everything still open (unless not ``final``)."""
+        self._final = final
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -119,7 +121,8 @@ class Reporter:
         try:
             while not self._stop.wait(self._until_next_round()):
                 self.round()
-            self.round(final=True)
+            if self._final:
+                self.round(final=True)
         finally:
             connection.close()
 

@@ -82,14 +82,14 @@ def attach_loop(loop: asyncio.AbstractEventLoop) -> None:
         _publisher.local_loop = loop
 
 
-def stop() -> None:
-    """Stop the threads after a last round (at exit; tests)."""
-    global _reporter, _publisher
+def stop(final: bool = True) -> None:
+    """Stop the threads, after a last round that reports and writes what is left unless not
+    ``final`` (at exit; tests)."""
     with _lock:
         if _publisher is not None:
             _publisher.stop()
         if _reporter is not None:
-            _reporter.stop()
+            _reporter.stop(final=final)
         _forget()
 
 
