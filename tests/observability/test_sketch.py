@@ -74,6 +74,13 @@ def test_odd_values_count_as_zero_and_huge_ones_stay_bounded() -> None:
     assert len(latency.bins) == 1
 
 
+def test_a_sketch_of_zeros_only_round_trips() -> None:
+    latency = Latency.from_values([0.0, 0.0005])
+    again = Latency.decode(latency.encode())
+    assert (again.count, again.zeros, again.bins) == (2, 2, {})
+    assert again.quantile(0.5) == 0.0
+
+
 def test_an_empty_sketch_has_no_quantile() -> None:
     assert Latency().quantile(0.99) is None
     assert Latency().avg is None

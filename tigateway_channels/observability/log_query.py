@@ -175,6 +175,8 @@ def record_data(row: tuple[Any, ...]) -> dict[str, Any]:
 
 
 COLUMNS = ("id", "timestamp", "level", "logger", "message", "thread", "context", "node")
+# What a scan reads of each candidate; the matches are read whole at the end.
+SCANNED = ("id", "timestamp", "message")
 
 
 def run_log_query(query: LogQuery) -> dict[str, Any]:
@@ -186,7 +188,7 @@ def run_log_query(query: LogQuery) -> dict[str, Any]:
         ordered = rows.order_by("-timestamp", "-id")
     deadline = time.monotonic() + tigw_settings.LOG_QUERY_SECONDS
     scan_limit = tigw_settings.LOG_QUERY_SCAN_LIMIT
-    found: list[tuple[Any, ...]] = []
+    found: list[int] = []
     scanned = 0
     first: Position | None = None
     last: Position | None = query.after
@@ -198,7 +200,7 @@ def run_log_query(query: LogQuery) -> dict[str, Any]:
             break
         asked = min(CHUNK, scan_limit - scanned)
         source = _beyond(rows, direction, last) if last is not None else ordered
-        page = list(source.values_list(*COLUMNS)[:asked])
+        page = list(source.values_list(*SCANNED)[:asked])
         if not page:
             exhausted = True
             break
@@ -207,8 +209,8 @@ def run_log_query(query: LogQuery) -> dict[str, Any]:
             last = Position(_micros(row[1]), row[0])
             if first is None:
                 first = last
-            if query.pattern is None or query.pattern.search(row[4]) is not None:
-                found.append(row)
+            if query.pattern is None or query.pattern.search(row[2]) is not None:
+                found.append(row[0])
                 if len(found) >= query.limit:
                     break
         if len(page) < asked and len(found) < query.limit:
@@ -219,8 +221,10 @@ def run_log_query(query: LogQuery) -> dict[str, Any]:
     onward = None if exhausted and direction == OLDER else last
     back = first if first is not None else query.after
     other = NEWER if direction == OLDER else OLDER
+    matched = LogEntry.objects.filter(id__in=found).values_list(*COLUMNS)
+    whole = {row[0]: row for row in matched}
     return {
-        "records": [record_data(row) for row in found],
+        "records": [record_data(whole[row_id]) for row_id in found if row_id in whole],
         "count": len(found),
         "scanned": scanned,
         "complete": not stopped_early,

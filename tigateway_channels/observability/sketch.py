@@ -140,14 +140,14 @@ class Latency:
         if not self.count:
             return [0, 0.0, None, None, 0, [], []]
         indexes = sorted(self.bins)
-        deltas = [indexes[0], *(b - a for a, b in itertools.pairwise(indexes))]
+        deltas = [indexes[0], *(b - a for a, b in itertools.pairwise(indexes))] if indexes else []
         return [
             self.count,
             self.sum,
             self.min,
             self.max,
             self.zeros,
-            deltas if indexes else [],
+            deltas,
             [self.bins[i] for i in indexes],
         ]
 

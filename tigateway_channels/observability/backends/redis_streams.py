@@ -98,6 +98,8 @@ class RedisBackend(ObservabilityBackend):
         pipe = self._client.pipeline(transaction=False)
         for delta in deltas:
             pipe.xadd(self._deltas, {"t": delta}, maxlen=DELTAS_KEPT, approximate=True)
+        if deltas:  # a deployment that stops leaves nothing behind
+            pipe.pexpire(self._deltas, NODES_TTL_MS)
         if nodes:
             pipe.hset(self._nodes, mapping=nodes)
             pipe.pexpire(self._nodes, NODES_TTL_MS)
