@@ -4,6 +4,7 @@ external gateways' figures, and the two queries with the WebSocket API's request
 from __future__ import annotations
 
 import hmac
+import time
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
@@ -90,7 +91,8 @@ class PrometheusView(ObservabilityView):
 
     def get(self, request: Request) -> HttpResponse:
         totals = get_backend().prom_totals()
-        text = prometheus.render(totals.values(), route_counts())
+        since = time.time() - tigw_settings.METRICS_NODE_FORGET_SECONDS
+        text = prometheus.render(totals.values(), route_counts(), since)
         return HttpResponse(text, content_type=prometheus.CONTENT_TYPE)
 
 

@@ -223,9 +223,10 @@ def run_log_query(query: LogQuery) -> dict[str, Any]:
     other = NEWER if direction == OLDER else OLDER
     matched = LogEntry.objects.filter(id__in=found).values_list(*COLUMNS)
     whole = {row[0]: row for row in matched}
+    records = [record_data(whole[row_id]) for row_id in found if row_id in whole]
     return {
-        "records": [record_data(whole[row_id]) for row_id in found if row_id in whole],
-        "count": len(found),
+        "records": records,
+        "count": len(records),
         "scanned": scanned,
         "complete": not stopped_early,
         "cursors": {

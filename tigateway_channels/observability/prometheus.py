@@ -109,14 +109,17 @@ def _status(klass: int) -> str:
     return f"{klass}xx" if klass else "none"
 
 
-def render(totals: Iterable[bytes], route_status: dict[str, int] | None) -> str:
-    """The exposition text of every node's totals and the route counts."""
+def render(totals: Iterable[bytes], route_status: dict[str, int] | None, since: float = 0.0) -> str:
+    """The exposition text of every node's totals updated after ``since`` (epoch seconds),
+    and the route counts."""
     nodes = []
     for raw in totals:
         try:
-            nodes.append(orjson.loads(raw))
+            node = orjson.loads(raw)
         except orjson.JSONDecodeError:
             continue
+        if isinstance(node, dict) and float(node.get("updated") or 0) > since:
+            nodes.append(node)
     nodes.sort(key=lambda n: str(n.get("node")))
     lines: list[str] = []
 
