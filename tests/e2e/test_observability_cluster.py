@@ -8,12 +8,14 @@ on two control-plane workers (daphne and uvicorn) on one Redis and one PostgreSQ
 - the Prometheus text has every node's counters;
 - a log line written in a gateway process reaches a ``logs`` subscriber on a worker and is found
   by ``log_query``, paged by cursor; ``(a+)+$`` over 100,000 stored records answers in bounds;
-- a gateway that stops is shown stale.
+- a gateway that stops is shown stale; system events (a route's status changed, a worker
+  stopping) reach an ``events`` subscriber filtered by type.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import random
@@ -51,21 +53,25 @@ class Client:
         self.ws = ws
         self.metrics: list[dict[str, Any]] = []
         self.logs: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
         self.replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.counter = 0
         self.reader = asyncio.get_running_loop().create_task(self._read())
 
     async def _read(self) -> None:
-        async for raw in self.ws:
-            message = json.loads(raw)
-            if message["type"] == "metrics":
-                self.metrics.append(message)
-            elif message["type"] == "log":
-                self.logs.append(message)
-            else:
-                waiting = self.replies.pop(str(message["data"].get("requestId")), None)
-                if waiting is not None:
-                    waiting.set_result(message)
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for raw in self.ws:
+                message = json.loads(raw)
+                if message["type"] == "metrics":
+                    self.metrics.append(message)
+                elif message["type"] == "log":
+                    self.logs.append(message)
+                elif message["type"] == "system_event":
+                    self.events.append(message)
+                else:
+                    waiting = self.replies.pop(str(message["data"].get("requestId")), None)
+                    if waiting is not None:
+                        waiting.set_result(message)
 
     async def request(self, kind: str, data: dict[str, Any], timeout: float = 30) -> Any:
         self.counter += 1
@@ -142,7 +148,14 @@ async def scenario(running: Cluster, gateways: list[Worker]) -> None:
             assert json.loads(await ws.recv())["type"] == "ack"
         one, two = Client(ws1), Client(ws2)
         await one.request(
-            "subscribe", {"topics": ["metrics"], "filters": {"metrics": {"interval": 1000}}}
+            "subscribe",
+            {
+                "topics": ["metrics", "events"],
+                "filters": {
+                    "metrics": {"interval": 1000},
+                    "events": {"types": ["route_status_changed", "worker_stopping"]},
+                },
+            },
         )
         await two.request(
             "subscribe",
@@ -325,6 +338,27 @@ async def scenario(running: Cluster, gateways: list[Worker]) -> None:
             15,
             "gw-b shown stale",
         )
+        # -- system events, filtered by type ----------------------------------------------
+        route = {"id": "events-route", "uri": "http://upstream:8080", "predicates": ["Path=/e/**"]}
+        await one.request("route_create", {"route": route})
+        await one.request(
+            "route_update", {"routeId": "events-route", "updates": {"status": "INACTIVE"}}
+        )
+        await until(lambda: one.events, 10, "the route_status_changed event")
+        event = one.events[0]["data"]
+        assert (event["type"], event["severity"]) == ("route_status_changed", "INFO")
+        assert event["details"]["from"] == "ACTIVE" and event["details"]["to"] == "INACTIVE"
+        assert event["message"] == "Route events-route went from ACTIVE to INACTIVE"
+        await asyncio.to_thread(stop_worker, second)
+        await until(
+            lambda: any(e["data"]["type"] == "worker_stopping" for e in one.events),
+            15,
+            "the worker_stopping event",
+        )
+        assert {e["data"]["type"] for e in one.events} == {
+            "route_status_changed",
+            "worker_stopping",
+        }
         for client in (one, two):
             client.reader.cancel()
 

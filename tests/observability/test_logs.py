@@ -98,7 +98,7 @@ def test_a_record_made_while_publishing_is_not_published(db: Any) -> None:
         thread.start()
         thread.join()
         assert len(handler.queue) == 0  # nothing new: the failure made no record
-        assert publisher.failed == 1
+        assert publisher.unstored == 1
     finally:
         logger.removeHandler(handler)
 

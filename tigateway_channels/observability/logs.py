@@ -173,7 +173,10 @@ class LogPublisher:
     def __init__(self, handler: LogStreamHandler, node: str) -> None:
         self.handler = handler
         self.node = node
-        self.failed = 0  # records that could not be stored or sent
+        # Records that could not be stored, or sent (counted, never announced: an announcement
+        # that cannot be sent either would only make more of them).
+        self.unstored = 0
+        self.unsent = 0
         self._announced = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -209,7 +212,7 @@ class LogPublisher:
     def publish_once(self) -> int:
         """Store and send one batch; returns how many records it held. Never raises."""
         entries = self.handler.take(BATCH)
-        dropped = self.handler.dropped + self.failed
+        dropped = self.handler.dropped
         if dropped > self._announced:
             entries.append(self._drops_entry(dropped - self._announced, dropped))
             self._announced = dropped
@@ -220,11 +223,11 @@ class LogPublisher:
         try:
             self._store(entries)
         except Exception:
-            self.failed += len(entries)
+            self.unstored += len(entries)
         try:
             self._send(entries)
         except Exception:
-            self.failed += len(entries)
+            self.unsent += len(entries)
         return len(entries)
 
     def _drops_entry(self, newly: int, total: int) -> dict[str, Any]:

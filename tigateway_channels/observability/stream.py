@@ -14,6 +14,8 @@ import asyncio
 import collections
 import logging
 import os
+import signal
+import threading
 import time
 import uuid
 from typing import Any
@@ -185,10 +187,12 @@ class MetricsStream:
 
 
 class WorkerEvents:
-    """System events about this worker: started, stopping, its health status changing."""
+    """System events about this worker: started, stopping (on the signal that starts the
+    graceful shutdown), its health status changing."""
 
     def __init__(self, hub: Hub) -> None:
         self._hub = hub
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     async def _record(
         self, event_type: str, severity: str, message: str, details: dict[str, Any]
@@ -203,19 +207,11 @@ class WorkerEvents:
 
     async def run(self) -> None:
         hub = self._hub
+        self._record_stopping_on_signals()
         await self._record("worker_started", "INFO", f"Worker {hub.worker_id} started", {})
         status: str | None = None
-        stopping = False
         while True:
             await asyncio.sleep(0.5)
-            if hub.shutting_down and not stopping:
-                stopping = True
-                await self._record(
-                    "worker_stopping",
-                    "INFO",
-                    f"Worker {hub.worker_id} is stopping",
-                    {"sockets": hub.socket_count},
-                )
             report = hub.last_health
             now = report.get("status") if report else None
             if report is not None and status is not None and now != status:
@@ -230,6 +226,50 @@ class WorkerEvents:
                     {"from": status, "to": now, "components": components},
                 )
             status = now or status
+
+    def _record_stopping_on_signals(self) -> None:
+        """Record ``worker_stopping`` first when SIGTERM/SIGINT starts the graceful shutdown
+        (chained in front of ``lifecycle``'s handler, which it then calls): once the shutdown
+        runs, the process may be gone before any loop of ours looks again."""
+        if not tigw_settings.GRACEFUL_SHUTDOWN:
+            return
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(signum)
+            if getattr(previous, "tigateway_events", False):
+                continue
+
+            def on_signal(number: int, frame: Any, previous: Any = previous) -> None:
+                loop.call_soon_threadsafe(
+                    lambda: self._spawn(loop, self._stopping(number, frame, previous))
+                )
+
+            on_signal.tigateway_events = True  # type: ignore[attr-defined]
+            signal.signal(signum, on_signal)
+
+    def _spawn(self, loop: asyncio.AbstractEventLoop, coroutine: Any) -> None:
+        task = loop.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _stopping(self, number: int, frame: Any, previous: Any) -> None:
+        signal.signal(number, previous)  # a second signal goes straight on
+        try:
+            async with asyncio.timeout(2.0):
+                await self._record(
+                    "worker_stopping",
+                    "INFO",
+                    f"Worker {self._hub.worker_id} is stopping",
+                    {"sockets": self._hub.socket_count, "signal": number},
+                )
+        except TimeoutError:
+            logger.warning("Recording the worker_stopping event took too long")
+        if callable(previous):
+            previous(number, frame)
+        elif previous == signal.SIG_DFL:
+            os.kill(os.getpid(), number)
 
 
 async def run_worker_observability(hub: Hub) -> None:
