@@ -158,7 +158,9 @@ def under_load(env: dict[str, str], seconds: float, rounds: int, connections: in
     log_dir = Path(tempfile.mkdtemp(prefix="tigw-recording-"))
     rows: dict[str, list[tuple[float, float]]] = {"off": [], "on": []}
     for round_number in range(rounds):
-        for mode in ("off", "on"):
+        # Alternate which goes first, so a machine that gets busier or quieter during a round
+        # (other work on it) does not always favour the same side.
+        for mode in ("off", "on") if round_number % 2 == 0 else ("on", "off"):
             worker = launch_worker(
                 "uvicorn", APP, {**env, "BENCH_RECORDING": "1" if mode == "on" else "0"}, log_dir
             )
@@ -179,6 +181,8 @@ def under_load(env: dict[str, str], seconds: float, rounds: int, connections: in
                 )
             finally:
                 end_process(worker.process)
+    ratios = [on[0] / off[0] for on, off in zip(rows["on"], rows["off"], strict=True)]
+    added = [on[1] - off[1] for on, off in zip(rows["on"], rows["off"], strict=True)]
     off_rate = statistics.median(r[0] for r in rows["off"])
     on_rate = statistics.median(r[0] for r in rows["on"])
     off_cpu = statistics.median(r[1] for r in rows["off"])
@@ -190,8 +194,13 @@ def under_load(env: dict[str, str], seconds: float, rounds: int, connections: in
     print(f"  recording off: {off_rate:9.0f} req/s  {off_cpu:7.1f} us server CPU per request")
     print(f"  recording on:  {on_rate:9.0f} req/s  {on_cpu:7.1f} us server CPU per request")
     print(
-        f"  throughput on/off: {on_rate / off_rate * 100:.1f}%   "
-        f"CPU per request added: {on_cpu - off_cpu:+.2f} us ({(on_cpu / off_cpu - 1) * 100:+.1f}%)"
+        f"  throughput on/off: {on_rate / off_rate * 100:.1f}% (medians); per round "
+        f"{', '.join(f'{r * 100:.1f}%' for r in ratios)}, median "
+        f"{statistics.median(ratios) * 100:.1f}%"
+    )
+    print(
+        f"  server CPU per request added: {on_cpu - off_cpu:+.2f} us (medians); per round "
+        f"{', '.join(f'{a:+.2f}' for a in added)} us, median {statistics.median(added):+.2f} us"
     )
 
 

@@ -56,7 +56,9 @@ class MetricsStream:
         self._backend = backend
         self._deployment = hub.deployment or ""
         self._merger = Merger(backend, f"{hub.worker_id}:{uuid.uuid4().hex[:8]}", self._deployment)
-        self._ring: collections.deque[bytes] = collections.deque(maxlen=RING)
+        # The last ticks as they came (slot, encoded), to fill a new window without decoding
+        # ticks outside it.
+        self._ring: collections.deque[tuple[int, bytes]] = collections.deque(maxlen=RING)
         self._windows: dict[int, Window] = {}
         self._after: str | None = None
         self._route_status: dict[str, int] | None = None
@@ -117,7 +119,8 @@ class MetricsStream:
             try:
                 if self._after is None:
                     recent = await asyncio.to_thread(self._backend.recent_ticks, RING)
-                    self._ring.extend(raw for _id, raw in recent)
+                    for _id, raw in recent:
+                        self._remember(raw)
                     self._after = recent[-1][0] if recent else "0"
                 entries = await asyncio.to_thread(
                     self._backend.read_ticks, self._after, min(1.0, period)
@@ -141,7 +144,7 @@ class MetricsStream:
             return
         if tick.deployment != self._deployment:
             return  # another deployment's (they never share keys; this is the last guard)
-        self._ring.append(raw)
+        self._ring.append((tick.slot, raw))
         groups = self.subscribers()
         for length in [n for n in self._windows if n not in groups]:
             del self._windows[length]
@@ -153,24 +156,28 @@ class MetricsStream:
             if window is None or not window.covers(tick.slot):
                 if window is not None and not window.sent and window.last < tick.slot:
                     self._send(window, sockets)  # its last tick never came
-                window = self._windows[length] = self._primed(first, length, tick)
+                window = self._windows[length] = self._primed(first, length, tick, raw)
             else:
                 window.add(tick)
             if tick.slot >= window.last and not window.sent:
                 self._send(window, sockets)
 
-    def _primed(self, first: int, length: int, tick: Tick) -> Window:
+    def _primed(self, first: int, length: int, tick: Tick, raw: bytes) -> Window:
         """A new window with the ticks of it this worker already has (a new subscriber's
         first window is as complete as the last RING ticks allow)."""
         window = Window(first, length, tick.seconds)
-        for raw in self._ring:
-            try:
-                earlier = Tick.decode(raw)
-            except (ValueError, KeyError, TypeError):
-                continue
-            if window.covers(earlier.slot) and earlier.slot <= tick.slot:
-                window.add(earlier)
+        for slot, kept in self._ring:
+            if window.covers(slot) and slot <= tick.slot:
+                window.add(tick if kept is raw else Tick.decode(kept))
         return window
+
+    def _remember(self, raw: bytes) -> None:
+        try:
+            tick = Tick.decode(raw)
+        except (ValueError, KeyError, TypeError):
+            return
+        if tick.deployment == self._deployment:
+            self._ring.append((tick.slot, raw))
 
     def _send(self, window: Window, sockets: list[SocketState]) -> None:
         window.sent = True
