@@ -22,6 +22,12 @@ def quiet_in_process_hubs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(conf.DEFAULTS, "GRACEFUL_SHUTDOWN", False)
     monkeypatch.setitem(conf.DEFAULTS, "RELAY_INTERVAL_SECONDS", 3600.0)
     monkeypatch.setitem(conf.DEFAULTS, "HEALTH_INTERVAL_SECONDS", 3600.0)
+    # Observability in the background (reporter rounds, the log stream's writes, system
+    # events) would write to the test database from other threads; tests/observability/ and
+    # the cross-process tests turn it on where it is the subject.
+    monkeypatch.setitem(conf.DEFAULTS, "METRICS_FLUSH_SECONDS", 3600.0)
+    monkeypatch.setitem(conf.DEFAULTS, "LOG_STREAM_LOGGERS", [])
+    monkeypatch.setitem(conf.DEFAULTS, "SYSTEM_EVENTS", [])
     conf.tigw_settings.reload()
 
 

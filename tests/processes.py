@@ -208,6 +208,46 @@ def cluster(
                 stop_worker(worker)
 
 
+def start_asgi_app(
+    app: str, env: dict[str, str], log_dir: Path, name: str, extra: list[str] | None = None
+) -> Worker:
+    """Any ASGI app of this repository (``tests.e2e.traffic_app:app``) on uvicorn, with the
+    cluster's environment; stopped like a worker (``stop_worker``)."""
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--lifespan",
+        "on",
+        "--timeout-graceful-shutdown",
+        "5",
+        *(extra or []),
+        app,
+    ]
+    log_path = log_dir / f"{name}-{port}.log"
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    worker = Worker(port, process, log_path)
+    try:
+        wait_for_port(port, process)
+    except RuntimeError:
+        stop_worker(worker)
+        raise RuntimeError(f"{app} did not start:\n{worker.log()}") from None
+    return worker
+
+
 @dataclass
 class PrivateRedis:
     """A redis-server of our own on a free port, so a test may stop and restart it."""

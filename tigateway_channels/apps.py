@@ -13,5 +13,7 @@ class TigatewayChannelsConfig(AppConfig):
         from tigateway_channels import checks  # noqa: F401  (registration)
         from tigateway_channels.delivery import model_signals  # noqa: F401  (registration)
         from tigateway_channels.delivery.rights_signals import connect_signals
+        from tigateway_channels.observability.install import install
 
         connect_signals()
+        install()

@@ -41,6 +41,16 @@ POSITIVE_SETTINGS = (
             "FLOOD_CLOSE_AFTER",
             "SEND_QUEUE_LIMIT",
             "CONFIG_REVISIONS_KEPT",
+            "METRICS_MAX_SERIES",
+            "METRICS_ROUTES_PER_MESSAGE",
+            "METRICS_QUERY_MAX_SERIES",
+            "METRICS_QUERY_MAX_POINTS",
+            "LOG_QUEUE_LIMIT",
+            "LOG_RETENTION_SECONDS",
+            "LOG_QUERY_MAX_LIMIT",
+            "LOG_QUERY_SCAN_LIMIT",
+            "LOG_PATTERN_MAX_CHARS",
+            "AUTH_FAILURE_BURST",
         ),
         is_integer,
         "a positive integer",
@@ -66,6 +76,20 @@ POSITIVE_SETTINGS = (
         "tigateway_channels.E017",
         "They bound how stale a socket's rights may be, and how early a client hears that its "
         "token expires (docs/security.md).",
+    ),
+    PositiveSettings(
+        (
+            "METRICS_FLUSH_SECONDS",
+            "METRICS_PERSIST_SECONDS",
+            "METRICS_STALE_SECONDS",
+            "METRICS_NODE_FORGET_SECONDS",
+            "LOG_QUERY_SECONDS",
+            "AUTH_FAILURE_WINDOW_SECONDS",
+        ),
+        is_number,
+        "a positive number of seconds",
+        "tigateway_channels.E020",
+        "A period of the metrics and logs (docs/observability.md).",
     ),
 )
 

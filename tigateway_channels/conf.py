@@ -129,6 +129,49 @@ DEFAULTS: dict[str, Any] = {
     "GATEWAY_SET_STATUS_ORIGINAL_STATUS_HEADER": None,
     # forward: routes go to this ASGI app (dotted path) instead of the gateway's own routes.
     "GATEWAY_FORWARD_APPLICATION": None,
+    # -- Observability (docs/observability.md) ------------------------------------------
+    # Interval of a metrics subscription that asks none (filters.metrics.interval, ms).
+    "METRICS_INTERVAL_MS": 5000,
+    # How often each process hands its figures to the cluster, and the length of the
+    # merger's ticks: the finest window a metrics message covers.
+    "METRICS_FLUSH_SECONDS": 1.0,
+    # How often each process writes its time buckets (10 s, 1 min, 1 h) to the database.
+    "METRICS_PERSIST_SECONDS": 5.0,
+    # A node silent this long is shown as stale, and this long is left out altogether.
+    "METRICS_STALE_SECONDS": 5.0,
+    "METRICS_NODE_FORGET_SECONDS": 300.0,
+    # How long each resolution of the persisted buckets is kept (seconds).
+    "METRICS_RETENTION_SECONDS": {"10s": 6 * 3600, "1m": 7 * 24 * 3600, "1h": 90 * 24 * 3600},
+    # Series (route x method x status class) one process keeps per round; beyond, new ones
+    # are counted under the route "(overflow)".
+    "METRICS_MAX_SERIES": 10_000,
+    # Routes in a metrics message's byRoute breakdown (the busiest).
+    "METRICS_ROUTES_PER_MESSAGE": 100,
+    # Largest metrics_query answer: groups, and points over all groups.
+    "METRICS_QUERY_MAX_SERIES": 100,
+    "METRICS_QUERY_MAX_POINTS": 10_000,
+    # Bearer token that lets a Prometheus scraper read the metrics endpoint without a user;
+    # None: only users with view_metrics.
+    "METRICS_SCRAPE_TOKEN": None,
+    # Loggers whose records go to the logs topic and the log store, and the lowest level.
+    "LOG_STREAM_LOGGERS": ["tigateway_channels"],
+    "LOG_STREAM_LEVEL": "INFO",
+    # Records waiting to be published per process; beyond, new ones are dropped and counted.
+    "LOG_QUEUE_LIMIT": 10_000,
+    # How long stored log records are kept (seconds).
+    "LOG_RETENTION_SECONDS": 7 * 24 * 3600,
+    # log_query: largest page, most records one query reads, its time budget (seconds), and
+    # the longest message pattern.
+    "LOG_QUERY_MAX_LIMIT": 1000,
+    "LOG_QUERY_SCAN_LIMIT": 200_000,
+    "LOG_QUERY_SECONDS": 5.0,
+    "LOG_PATTERN_MAX_CHARS": 1000,
+    # Authentication failures within the window, across the cluster, that make an
+    # auth_failure_burst system event.
+    "AUTH_FAILURE_BURST": 20,
+    "AUTH_FAILURE_WINDOW_SECONDS": 60.0,
+    # System event types recorded on the events topic (docs/observability.md); None: all.
+    "SYSTEM_EVENTS": None,
 }
 
 

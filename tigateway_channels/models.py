@@ -304,7 +304,99 @@ class Observability(models.Model):
             ("view_logs", "Can view gateway logs"),
             ("view_health", "Can view gateway health"),
             ("view_events", "Can view gateway system events"),
+            ("report_metrics", "Can report gateway metrics (external gateways)"),
         ]
 
     def __str__(self) -> str:
         return "gateway observability"
+
+
+# Where a node's or a process's name is kept (host:pid, or a name an external gateway gives).
+NODE_MAX_LENGTH = 200
+
+
+class MetricBucket(models.Model):
+    """One series (route, method, status class) of one node in one time bucket, as one process
+    wrote it (observability/buckets.py). Each process writes only its own rows, with the
+    bucket's full figures, so writing a row again is harmless."""
+
+    resolution = models.PositiveIntegerField(help_text=_("Bucket length in seconds."))
+    start = models.DateTimeField()
+    route_id = models.CharField(max_length=ID_MAX_LENGTH, blank=True)
+    method = models.CharField(max_length=16)
+    status_class = models.PositiveSmallIntegerField()
+    node = models.CharField(max_length=NODE_MAX_LENGTH)
+    process = models.CharField(max_length=NODE_MAX_LENGTH)
+    count = models.PositiveBigIntegerField()
+    sum_ms = models.FloatField()
+    min_ms = models.FloatField()
+    max_ms = models.FloatField()
+    sketch = models.TextField(help_text=_("The latency sketch (observability/sketch.py)."))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "resolution",
+                    "start",
+                    "route_id",
+                    "method",
+                    "status_class",
+                    "node",
+                    "process",
+                ],
+                name="tigw_metric_bucket_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.route_id or '-'} {self.method} {self.status_class}xx @{self.start}"
+
+
+class MetricSample(models.Model):
+    """A figure of a node that is not a request (CPU seconds, memory, collections, route
+    counts) in one time bucket: count, sum, min and max of what was reported in it."""
+
+    resolution = models.PositiveIntegerField()
+    start = models.DateTimeField()
+    name = models.CharField(max_length=32)
+    node = models.CharField(max_length=NODE_MAX_LENGTH)
+    process = models.CharField(max_length=NODE_MAX_LENGTH)
+    count = models.PositiveBigIntegerField()
+    sum = models.FloatField()
+    min = models.FloatField()
+    max = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["resolution", "start", "name", "node", "process"],
+                name="tigw_metric_sample_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.node} @{self.start}"
+
+
+class LogRecord(models.Model):
+    """A log record of a configured logger, kept for ``log_query`` (observability/logs.py)."""
+
+    timestamp = models.DateTimeField()
+    level = models.CharField(max_length=8)
+    logger = models.CharField(max_length=200)
+    message = models.TextField()
+    thread = models.CharField(max_length=200, blank=True)
+    context = models.JSONField(default=dict, blank=True)
+    node = models.CharField(max_length=NODE_MAX_LENGTH, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["timestamp", "id"], name="tigw_log_time"),
+            models.Index(fields=["level", "timestamp", "id"], name="tigw_log_level_time"),
+        ]
+        verbose_name = _("log entry")
+        verbose_name_plural = _("log entries")
+
+    def __str__(self) -> str:
+        return f"{self.timestamp} {self.level} {self.logger}"

@@ -6,6 +6,12 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from tigateway_channels.api.config_views import ConfigViewSet
+from tigateway_channels.api.observability_views import (
+    LogQueryView,
+    MetricsIngestView,
+    MetricsQueryView,
+    PrometheusView,
+)
 from tigateway_channels.api.views import RouteViewSet
 
 app_name = "tigateway"
@@ -40,4 +46,12 @@ config_urls = [
     ),
 ]
 
-urlpatterns = router.urls + config_urls
+# Observability (docs/observability.md): Prometheus text, external gateways' reports, queries.
+observability_urls = [
+    path("metrics/prometheus/", PrometheusView.as_view(), name="metrics-prometheus"),
+    path("metrics/ingest/", MetricsIngestView.as_view(), name="metrics-ingest"),
+    path("metrics/query/", MetricsQueryView.as_view(), name="metrics-query"),
+    path("logs/query/", LogQueryView.as_view(), name="logs-query"),
+]
+
+urlpatterns = router.urls + config_urls + observability_urls

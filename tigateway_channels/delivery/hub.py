@@ -398,10 +398,18 @@ class Hub:
 
 
 def _record_system_event(event: str, severity: str, details: dict[str, Any]) -> None:
+    reachable = "reachable again" if event == "channel_layer_up" else "unreachable"
+    message = f"Worker {details.get('worker')}: channel layer {reachable}"
     record_topic_message(
         "events",
         "system_event",
-        {"event": event, "severity": severity, "details": details},
+        {
+            "type": event,
+            "event": event,
+            "severity": severity,
+            "message": message,
+            "details": details,
+        },
         {"event": [event]},
     )
 

@@ -13,6 +13,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from tigateway_channels.conf import tigw_settings
@@ -23,6 +24,17 @@ from tigateway_channels.protocol import encode, make_envelope
 from tigateway_channels.protocol.disconnect import Disconnect
 
 logger = logging.getLogger(__name__)
+
+
+# Jobs of other parts of the package that run beside the loops below in every worker (the
+# observability stream), registered at app start: name -> job(hub).
+BackgroundJob = Callable[[Hub], Coroutine[Any, Any, None]]
+_extra_jobs: dict[str, BackgroundJob] = {}
+
+
+def add_background_job(name: str, job: BackgroundJob) -> None:
+    """Start ``job(hub)`` with every hub from now on (idempotent by name)."""
+    _extra_jobs[name] = job
 
 
 async def start_hub() -> Hub:
@@ -40,6 +52,7 @@ def start_background_tasks(hub: Hub) -> list[asyncio.Task[Any]]:
         loop.create_task(relay_forever(hub), name="tigateway-relay"),
         loop.create_task(heartbeat_forever(hub), name="tigateway-heartbeat"),
         loop.create_task(health_forever(hub), name="tigateway-health"),
+        *(loop.create_task(job(hub), name=name) for name, job in _extra_jobs.items()),
     ]
     logger.debug("Hub started (graceful shutdown: %s)", tigw_settings.GRACEFUL_SHUTDOWN)
     if tigw_settings.GRACEFUL_SHUTDOWN:

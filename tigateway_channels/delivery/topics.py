@@ -125,6 +125,15 @@ def parse_metrics_filter(topic: str, spec: Mapping[str, Any]) -> SubscriptionFil
     return SubscriptionFilter(options=options)
 
 
+def logger_glob_problem(value: str) -> str | None:
+    """Why ``value`` is not a logger name, ``name.*`` (everything below it) or ``*``, the
+    forms a log message's ``logger`` attribute lists (observability/logs.py); None if it is."""
+    name = value[:-2] if value.endswith(".*") else value
+    if value != "*" and (not name or "*" in name or len(value) > 200):
+        return "a logger name, a name followed by .* (below it), or *"
+    return None
+
+
 def parse_log_filter(topic: str, spec: Mapping[str, Any]) -> SubscriptionFilter:
     _reject_unknown(topic, spec, ("level", "logger"))
     allowed: dict[str, frozenset[str]] = {}
@@ -132,14 +141,21 @@ def parse_log_filter(topic: str, spec: Mapping[str, Any]) -> SubscriptionFilter:
         allowed["level"] = _string_set(topic, "level", spec["level"], LOG_LEVELS)
     if "logger" in spec:
         allowed["logger"] = _string_set(topic, "logger", spec["logger"])
+        for value in allowed["logger"]:
+            problem = logger_glob_problem(value)
+            if problem:
+                raise _invalid(topic, "logger", value, problem)
     return SubscriptionFilter(allowed)
 
 
 def parse_event_filter(topic: str, spec: Mapping[str, Any]) -> SubscriptionFilter:
-    _reject_unknown(topic, spec, ("events",))
+    """``types`` (or ``events``, its older name): the system event types wanted."""
+    _reject_unknown(topic, spec, ("events", "types"))
     allowed: dict[str, frozenset[str]] = {}
-    if "events" in spec:
-        allowed["event"] = _string_set(topic, "events", spec["events"])
+    for key in ("events", "types"):
+        if key in spec:
+            wanted = _string_set(topic, key, spec[key])
+            allowed["event"] = allowed.get("event", frozenset()) | wanted
     return SubscriptionFilter(allowed)
 
 

@@ -6,7 +6,7 @@ A handler takes the connection and the parsed message and returns the ``result``
 
 from __future__ import annotations
 
-from tigateway_channels.websocket.handlers import configs, routes, session
+from tigateway_channels.websocket.handlers import configs, observability, routes, session
 from tigateway_channels.websocket.handlers.registry import HANDLERS, Handler
 
-__all__ = ["HANDLERS", "Handler", "configs", "routes", "session"]
+__all__ = ["HANDLERS", "Handler", "configs", "observability", "routes", "session"]
