@@ -29,6 +29,7 @@ from tigateway_channels.conf import tigw_settings
 from tigateway_channels.delivery import history
 from tigateway_channels.delivery.cluster import HEALTH_EVENT, ClusterHealth, health_message
 from tigateway_channels.delivery.deployment import deployment_id, group_name
+from tigateway_channels.delivery.gaps import fill_gap
 from tigateway_channels.delivery.membership import GroupMembership
 from tigateway_channels.delivery.outbox import DELIVER_EVENT, record_topic_message
 from tigateway_channels.delivery.rights_events import RIGHTS_EVENT, RIGHTS_GROUP, rights_message
@@ -273,37 +274,23 @@ class Hub:
             )
 
     async def _fill_gap(self, stream: TopicStream) -> None:
-        """Give a missing offset a moment to arrive, then read it from history."""
+        """Close the stream's gap from history; offsets history no longer has are skipped."""
         try:
-            attempts = 0
-            while stream.early:
-                await asyncio.sleep(tigw_settings.GAP_FILL_DELAY_SECONDS)
-                gap = stream.missing()
-                if gap is None:
-                    return
-                try:
-                    found = await database_sync_to_async(history.read)(
-                        stream.topic, gap[0] - 1, gap[1]
-                    )
-                except Exception:
-                    logger.warning(
-                        "Reading history to fill %s %s failed", stream.topic, gap, exc_info=True
-                    )
-                    continue
-                for ready in stream.fill(found):
-                    self.fan_out(stream.topic, ready.frame, ready.attrs, ready.offset)
-                attempts = attempts + 1 if not found else 0
-                if attempts >= 5 and stream.missing() == gap:
-                    logger.error(
-                        "Offsets %s-%s of %s are not in history; skipping them",
-                        gap[0],
-                        gap[1],
-                        stream.topic,
-                    )
-                    for ready in stream.skip_to(gap[1]):
-                        self.fan_out(stream.topic, ready.frame, ready.attrs, ready.offset)
+            lost = await fill_gap(stream, lambda ready: self._deliver(stream.topic, ready))
+            if lost is not None:
+                logger.error(
+                    "Offsets %s-%s of %s are not in history; skipping them",
+                    lost[0],
+                    lost[1],
+                    stream.topic,
+                )
+                self._deliver(stream.topic, stream.skip_to(lost[1]))
         finally:
             self._filling.discard(stream.topic)
+
+    def _deliver(self, topic: str, ready: list[TopicMessage]) -> None:
+        for message in ready:
+            self.fan_out(topic, message.frame, message.attrs, message.offset)
 
     def fan_out(self, topic: str, frame: str, attrs: dict[str, list[str]], offset: int) -> None:
         """Write one topic message to every local socket whose subscription passes it."""

@@ -27,6 +27,7 @@ from channels.layers import get_channel_layer
 from tigateway_channels.conf import tigw_settings
 from tigateway_channels.delivery import history
 from tigateway_channels.delivery.deployment import deployment_id, group_name
+from tigateway_channels.delivery.gaps import fill_gap
 from tigateway_channels.delivery.outbox import DELIVER_EVENT
 from tigateway_channels.delivery.streams import TopicMessage, TopicStream
 from tigateway_channels.gateway.table import RouteTable, TableBuilder
@@ -39,7 +40,6 @@ ROUTE_STATE = "tigateway_channels.delivery.history.route_snapshot"
 GLOBAL_FILTER_STATE = "tigateway_channels.gateway.follower.route_config_filters"
 # Changes applied before a rebuild is forced even while more keep arriving.
 MAX_PENDING_CHANGES = 500
-GAP_ATTEMPTS = 5
 
 
 def route_config_filters() -> list[dict[str, Any]]:
@@ -276,25 +276,10 @@ class Follower:
             task.add_done_callback(self._tasks.discard)
 
     async def _fill_gap(self, stream: TopicStream) -> None:
-        """Give a missing offset a moment to arrive, then read it from history."""
+        """Close the stream's gap from history; if history lost it, load the whole table."""
         try:
-            attempts = 0
-            while stream.early:
-                await asyncio.sleep(tigw_settings.GAP_FILL_DELAY_SECONDS)
-                gap = stream.missing()
-                if gap is None:
-                    return
-                try:
-                    found = await database_sync_to_async(history.read)(
-                        stream.topic, gap[0] - 1, gap[1]
-                    )
-                except Exception:
-                    logger.warning("Reading history for %s %s failed", stream.topic, gap)
-                    found = []
-                self.apply(stream.topic, stream.fill(found))
-                attempts = 0 if found else attempts + 1
-                if attempts >= GAP_ATTEMPTS and stream.missing() == gap:
-                    self._schedule_reload(f"offsets {gap} of {stream.topic} are not in history")
-                    return
+            lost = await fill_gap(stream, lambda ready: self.apply(stream.topic, ready))
+            if lost is not None:
+                self._schedule_reload(f"offsets {lost} of {stream.topic} are not in history")
         finally:
             self._filling.discard(stream.topic)
