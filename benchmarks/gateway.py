@@ -16,7 +16,8 @@ p50/p99 on one connection (requests one after the other), whose p50 minus the di
 latency a proxy adds. Propagation is measured with 10 and with 10,000 routes.
 
 Targets (docs/gateway.md): the gateway's added p50 within 1.5x of the minimal proxy's;
-throughput at 10,000 routes within 10% of 10 routes; propagation p99 under 100 ms.
+throughput at 10,000 routes within 10% of 10 routes; propagation p99 under 100 ms; throughput
+with request recording (docs/observability.md) within 5% of the same gateway without it.
 """
 
 from __future__ import annotations
@@ -252,8 +253,14 @@ def main() -> None:
         gateways[count] = start_gateway(env, log_dir)
         log(f"gateway with {count} routes listening after {time.monotonic() - started:.1f}s")
         targets.append((f"gateway, {count:,} routes", gateways[count].port, spread(count)))
+    # The same 10-route gateway with request recording off: what recording costs.
+    unrecorded = start_gateway(
+        {**envs[10], "TIGATEWAY_CHANNELS_JSON": json.dumps({"GATEWAY_RECORD_REQUESTS": False})},
+        log_dir,
+    )
+    targets.append((UNRECORDED, unrecorded.port, spread(10)))
     rows = measure(targets, args)
-    for worker in (nginx, proxy, gateways[1_000]):
+    for worker in (nginx, proxy, gateways[1_000], unrecorded):
         end_process(worker.process)
     spread_out = {}
     for count in (10, 10_000):
@@ -263,6 +270,9 @@ def main() -> None:
         for worker in pair:
             end_process(worker.process)
     report(rows, spread_out, args)
+
+
+UNRECORDED = "gateway, 10 routes, recording off"
 
 
 def report(
@@ -295,10 +305,13 @@ def report(
     latency_ratio = g10["added_us"] / minimal if minimal > 0 else float("nan")
     latency_ratio_10k = g10k["added_us"] / minimal if minimal > 0 else float("nan")
     throughput_ratio = g10k["rps"] / g10["rps"]
+    recording_ratio = g10["rps"] / by[UNRECORDED]["rps"]
     print()
     print(f"gateway added p50 / minimal proxy added p50: {latency_ratio:.2f} (10 routes), "
           f"{latency_ratio_10k:.2f} (10,000 routes); target <= 1.5")  # fmt: skip
     print(f"gateway throughput 10,000 routes / 10 routes: {throughput_ratio:.3f}; target >= 0.90")
+    print(f"gateway throughput with request recording / without: {recording_ratio:.3f}; "
+          "target >= 0.95")  # fmt: skip
     print(f"gateway throughput / nginx: {g10['rps'] / by['nginx']['rps']:.2f}; "
           f"/ minimal proxy: {g10['rps'] / by['minimal Python proxy']['rps']:.2f}")  # fmt: skip
     for count, found in spread_out.items():

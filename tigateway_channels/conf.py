@@ -93,6 +93,8 @@ DEFAULTS: dict[str, Any] = {
     "GATEWAY_READ_TIMEOUT_SECONDS": 30.0,
     # Upstream connections each gateway process keeps at most (one pool per process).
     "GATEWAY_POOL_SIZE": 1000,
+    # Record every request a gateway process serves for the metrics (docs/observability.md).
+    "GATEWAY_RECORD_REQUESTS": True,
     # How long requests wait for the first route table before a 503.
     "GATEWAY_STARTUP_TIMEOUT_SECONDS": 30.0,
     # lb:// discovery: static instances by service, resolvers in order, cache lifetime.

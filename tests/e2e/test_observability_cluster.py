@@ -129,7 +129,7 @@ def true_quantile(values: list[float], q: float) -> float:
 def insert_hostile_records(database_url: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
-            "INSERT INTO tigateway_channels_logentry "
+            "INSERT INTO tigateway_channels_logrecord "
             "(timestamp, level, logger, message, thread, context, node) "
             "SELECT now() - g * interval '1 millisecond', 'INFO', 'tigateway_channels.hostile', "
             "repeat('a', 40) || '!', 'MainThread', '{}'::jsonb, 'seed' "

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import orjson
 
@@ -33,6 +34,7 @@ from tigateway_channels.gateway.patterns import TemplateError
 from tigateway_channels.gateway.proxy import ForwardLoop, NoRoute
 from tigateway_channels.gateway.registry import NoInstances
 from tigateway_channels.gateway.runtime import GatewayRuntime, runtime_for
+from tigateway_channels.observability.recorder import record_request
 
 logger = logging.getLogger(__name__)
 
@@ -112,20 +114,29 @@ async def send_response(send: Send, response: GatewayResponse, exchange: Exchang
 
 
 async def serve_http(runtime: GatewayRuntime, scope: Scope, receive: Receive, send: Send) -> None:
+    arrived = time.perf_counter()
     exchange = Exchange.from_scope(scope, receive)
     route = runtime.table.lookup(exchange)
-    if route is None:
-        await send_response(send, not_found(exchange), exchange)
-        return
-    proxy = runtime.proxy
-    assert proxy is not None
+    status = 0  # no response was sent (the client went away first)
     try:
-        response = await route.chain.run(exchange, proxy)
-    except ClientDisconnected:
-        return
-    except Exception as exc:
-        response = failure_response(exchange, exc)
-    await send_response(send, response, exchange)
+        if route is None:
+            response = not_found(exchange)
+        else:
+            proxy = runtime.proxy
+            assert proxy is not None
+            try:
+                response = await route.chain.run(exchange, proxy)
+            except ClientDisconnected:
+                return
+            except Exception as exc:
+                response = failure_response(exchange, exc)
+        status = response.status
+        await send_response(send, response, exchange)
+    finally:
+        if runtime.recording:
+            # docs/observability.md: per process, no lock, no I/O on the request path.
+            latency_ms = (time.perf_counter() - arrived) * 1000
+            record_request(route.id if route else "", scope["method"], status, latency_ms)
 
 
 class GatewayApplication:

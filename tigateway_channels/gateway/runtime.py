@@ -20,6 +20,7 @@ from tigateway_channels.gateway.proxy import Proxy
 from tigateway_channels.gateway.registry import ServiceRegistry
 from tigateway_channels.gateway.table import RouteTable, TableBuilder
 from tigateway_channels.gateway.upstream import UpstreamClient
+from tigateway_channels.observability import runtime as observability_runtime
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ class GatewayRuntime:
         self.registry: ServiceRegistry | None = None
         self.proxy: Proxy | None = None
         self.follower: Follower | None = None
+        # Every served request is recorded for the metrics (GATEWAY_RECORD_REQUESTS).
+        self.recording = False
         self._started: asyncio.Future[None] | None = None
 
     def swap(self, table: RouteTable) -> None:
@@ -92,9 +95,16 @@ class GatewayRuntime:
         self.proxy = Proxy(self.client, self.registry, self.current_table, forward_app)
         self.follower = Follower(TableBuilder(self.context), self.swap)
         await self.follower.start()
+        if settings.GATEWAY_RECORD_REQUESTS:
+            # Reports what record_request collects: figures, buckets, logs (its own threads).
+            await asyncio.to_thread(observability_runtime.start, kind="gateway")
+            self.recording = True
         self.ready.set()
 
     async def stop(self) -> None:
+        if self.recording:
+            await asyncio.to_thread(observability_runtime.stop)
+            self.recording = False
         if self.follower is not None:
             await self.follower.stop()
         if self.client is not None:
