@@ -65,6 +65,15 @@ async def test_websocket_refuses_a_user_id_claim_that_is_no_user_id(
     await socket.close()
 
 
+def blacklist_session_env() -> dict[str, str]:
+    """This session's environment for the inner one, with a test database of its own: on
+    PostgreSQL the outer session holds its test database while the inner one runs."""
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    outer = env.get("DATABASE_TEST_NAME") or "test_test"
+    env["DATABASE_TEST_NAME"] = f"{outer}_blacklist"[:63]
+    return env
+
+
 def test_blacklisted_tokens_are_refused_with_the_blacklist_app_installed() -> None:
     """tests/blacklist/ in a pytest session of its own, with tests/settings_blacklist.py."""
     result = subprocess.run(
@@ -80,7 +89,7 @@ def test_blacklisted_tokens_are_refused_with_the_blacklist_app_installed() -> No
             "tests/blacklist",
         ],
         cwd=ROOT,
-        env={key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"},
+        env=blacklist_session_env(),
         capture_output=True,
         text=True,
         timeout=110,
