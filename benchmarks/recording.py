@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -123,6 +124,35 @@ def reporter_round(series: int) -> dict[str, float]:
         "delta bytes": float(len(payload)),
         "series": float(len(collected.series)),
     }
+
+
+def app_alone(calls: int) -> dict[str, float]:
+    """CPU per call of the benchmark app called directly (no server, no network), recording
+    off and on: what recording adds to a request, timing included."""
+    from benchmarks.apps import recording_app
+
+    scope = {"type": "http", "path": "/r/users", "method": "GET"}
+
+    async def send(message: Any) -> None:
+        return None
+
+    async def receive() -> Any:
+        return {}
+
+    async def run() -> float:
+        began = time.process_time()
+        for _ in range(calls):
+            await recording_app.application(scope, receive, send)
+        return (time.process_time() - began) / calls * 1e9
+
+    found: dict[str, list[float]] = {"off": [], "on": []}
+    recorder._after_fork()
+    for _ in range(3):
+        for mode in ("off", "on"):
+            recording_app.RECORDING = mode == "on"
+            found[mode].append(asyncio.run(run()))
+    recorder._after_fork()
+    return {mode: statistics.median(values) for mode, values in found.items()}
 
 
 # -- under load ------------------------------------------------------------------------------
@@ -231,6 +261,12 @@ def main() -> None:
     many = threaded(args.records // 4, 4)
     print("\nFour threads recording at once, the reporter collecting every 10 ms (none lost):")
     print(f"  {many['records/s']:,.0f} records/s, {many['ns per record']:.0f} ns each (one GIL)")
+    alone = app_alone(200_000)
+    print("\nThe benchmark app called directly (no server), CPU per request, median of 3:")
+    print(
+        f"  recording off: {alone['off']:5.0f} ns   on: {alone['on']:5.0f} ns   added: "
+        f"{alone['on'] - alone['off']:+.0f} ns (timing and record_request)"
+    )
     for series in (20, 1000):
         reported = reporter_round(series)
         print(
