@@ -152,17 +152,29 @@ def start_worker(server: str, env: dict[str, str], log_dir: Path, port: int = 0)
         ]
     else:
         raise ValueError(server)
-    log_path = log_dir / f"{server}-{port}.log"
-    log_file = log_path.open("wb")
-    process = subprocess.Popen(
-        command, cwd=ROOT, env={**os.environ, **env}, stdout=log_file, stderr=subprocess.STDOUT
-    )
+    return launch(command, env, log_dir / f"{server}-{port}.log", port, server)
+
+
+def launch(
+    command: list[str],
+    env: dict[str, str],
+    log_path: Path,
+    port: int,
+    what: str,
+    timeout: float = 30.0,
+) -> Worker:
+    """Start one of our processes (its output in ``log_path``) and wait until it listens on
+    ``port``; if it does not, stop it and say why, with its log."""
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env={**os.environ, **env}, stdout=log_file, stderr=subprocess.STDOUT
+        )
     worker = Worker(port, process, log_path)
     try:
-        wait_for_port(port, process)
+        wait_for_port(port, process, timeout=timeout)
     except RuntimeError:
         stop_worker(worker)
-        raise RuntimeError(f"{server} did not start:\n{worker.log()}") from None
+        raise RuntimeError(f"{what} did not start:\n{worker.log()}") from None
     return worker
 
 
@@ -231,21 +243,7 @@ def start_asgi_app(
         *(extra or []),
         app,
     ]
-    log_path = log_dir / f"{name}-{port}.log"
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=log_path.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    worker = Worker(port, process, log_path)
-    try:
-        wait_for_port(port, process)
-    except RuntimeError:
-        stop_worker(worker)
-        raise RuntimeError(f"{app} did not start:\n{worker.log()}") from None
-    return worker
+    return launch(command, env, log_dir / f"{name}-{port}.log", port, app)
 
 
 @dataclass
@@ -329,21 +327,7 @@ def start_upstream(name: str, log_dir: Path, port: int = 0) -> Worker:
         "warning",
         "tests.e2e.gateway_upstream:app",
     ]
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env={**os.environ, "UPSTREAM_NAME": name},
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    worker = Worker(port, process, log_path)
-    try:
-        wait_for_port(port, process)
-    except RuntimeError:
-        stop_worker(worker)
-        raise RuntimeError(f"upstream {name} did not start:\n{worker.log()}") from None
-    return worker
+    return launch(command, {"UPSTREAM_NAME": name}, log_path, port, f"upstream {name}")
 
 
 def start_gateway(env: dict[str, str], log_dir: Path, workers: int = 1, port: int = 0) -> Worker:
@@ -361,21 +345,7 @@ def start_gateway(env: dict[str, str], log_dir: Path, workers: int = 1, port: in
         "--log-level",
         "info",
     ]
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    worker = Worker(port, process, log_path)
-    try:
-        wait_for_port(port, process, timeout=60)
-    except RuntimeError:
-        stop_worker(worker)
-        raise RuntimeError(f"gateway did not start:\n{worker.log()}") from None
-    return worker
+    return launch(command, env, log_path, port, "gateway", timeout=60)
 
 
 def start_server(server: str, options: list[str], env: dict[str, str], log_dir: Path) -> Worker:
@@ -389,18 +359,4 @@ def start_server(server: str, options: list[str], env: dict[str, str], log_dir: 
     else:
         raise ValueError(server)
     command = [sys.executable, "-m", server, *address, *options, "example_project.asgi:application"]
-    log_path = log_dir / f"{server}-{port}.log"
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=log_path.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    worker = Worker(port, process, log_path)
-    try:
-        wait_for_port(port, process)
-    except RuntimeError:
-        stop_worker(worker)
-        raise RuntimeError(f"{server} did not start:\n{worker.log()}") from None
-    return worker
+    return launch(command, env, log_dir / f"{server}-{port}.log", port, server)
