@@ -25,7 +25,7 @@ from tests.e2e.flooder import flood
 from tests.e2e.helpers import jwt_for, run_scenario
 from tests.processes import Cluster, cluster, manage
 
-pytestmark = [pytest.mark.services, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.services, pytest.mark.one_combination, pytest.mark.timeout(240)]
 
 PASSWORD = "flood-password-123"
 FLOOD_FRAMES = 200_000

@@ -18,7 +18,7 @@ from tests.e2e.flooder import FloodResult, client_frame, connect_raw, read_to_cl
 from tests.e2e.helpers import jwt_for
 from tests.processes import cluster, manage
 
-pytestmark = [pytest.mark.services, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.services, pytest.mark.one_combination, pytest.mark.timeout(120)]
 
 PASSWORD = "frame-limit-password-123"
 MIB = 1024 * 1024

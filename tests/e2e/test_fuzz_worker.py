@@ -21,7 +21,7 @@ from tests.e2e.helpers import jwt_for
 from tests.processes import Worker, cluster, manage
 from tests.websocket.test_fuzz import ANY_ID, FRAMES, Frame, assert_envelope
 
-pytestmark = [pytest.mark.services, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.services, pytest.mark.one_combination, pytest.mark.timeout(600)]
 
 PASSWORD = "fuzz-password-123"
 
